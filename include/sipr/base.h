@@ -1,0 +1,127 @@
+/*
+ * sipr base layer: error codes, string slices, arenas.
+ * Nothing here knows about SIP.
+ */
+#define SIPR_HEADER_LAYER 0
+#include "sipr/layer.h"
+
+#ifndef SIPR_BASE_H
+#define SIPR_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------
+ * Functions return 0 or one of these negative codes. */
+#define SIPR_OK 0
+#define SIPR_EAGAIN (-1)   /* need more bytes (stream framing) */
+#define SIPR_ENOMEM (-2)   /* allocation failed or arena cap reached */
+#define SIPR_EINVAL (-3)   /* bad argument */
+#define SIPR_EPARSE (-4)   /* malformed input */
+#define SIPR_ETOOBIG (-5)  /* input over a configured cap */
+#define SIPR_ERANGE (-6)   /* number out of range */
+#define SIPR_ENOENT (-7)   /* not found / absent */
+#define SIPR_EIO (-8)      /* I/O error */
+#define SIPR_E__LAST (-8)
+
+/* Returns a static description of a SIPR_E* code (never NULL). */
+const char *sipr_strerror(int err);
+
+/* ---- string slices -----------------------------------------------------
+ * A slice borrows its bytes; it is never NUL-terminated. */
+typedef struct sipr_str {
+  const char *p;
+  size_t len;
+} sipr_str_t;
+
+#define SIPR_STR(lit) ((sipr_str_t){(lit), sizeof(lit) - 1})
+#define SIPR_STR_NULL ((sipr_str_t){NULL, 0})
+#define SIPR_STR_FMT "%.*s"
+#define SIPR_STR_ARG(s) (int)(s).len, (s).p
+
+static inline sipr_str_t sipr_str_make(const char *p, size_t len) {
+  sipr_str_t s = {p, len};
+  return s;
+}
+static inline sipr_str_t sipr_str_cstr(const char *z) {
+  sipr_str_t s = {z, z ? strlen(z) : 0};
+  return s;
+}
+static inline int sipr_str_is_null(sipr_str_t s) { return s.p == NULL; }
+
+/* Byte-wise equality. */
+int sipr_str_eq(sipr_str_t a, sipr_str_t b);
+/* ASCII case-insensitive equality. */
+int sipr_str_caseeq(sipr_str_t a, sipr_str_t b);
+/* Case-insensitive equality with a C string literal. */
+int sipr_str_caseeq_z(sipr_str_t a, const char *z);
+/* Removes leading and trailing SP, HTAB, CR and LF. */
+sipr_str_t sipr_str_trim(sipr_str_t s);
+/* Parses a decimal number of at most max; 0 or SIPR_EPARSE/SIPR_ERANGE.
+ * Leading zeros are allowed; no sign, no spaces. */
+int sipr_str_to_u64(sipr_str_t s, uint64_t max, uint64_t *out);
+
+/* ASCII lower-case of one byte. */
+static inline unsigned char sipr_lower(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+/* ---- arena -------------------------------------------------------------
+ * A bump allocator. The first block may be caller storage (e.g. on the
+ * stack or inside a struct), so a parse that fits allocates nothing from
+ * the heap; further blocks are malloc'ed and freed by sipr_arena_reset()
+ * or sipr_arena_free(). A cap bounds the total bytes an arena may hand out,
+ * so input cannot make it grow without limit.
+ */
+typedef struct sipr_arena_block sipr_arena_block_t;
+typedef struct sipr_arena {
+  char *first;          /* caller storage, or NULL */
+  size_t first_size;
+  char *cur;            /* current block's data */
+  size_t cur_size, used;
+  sipr_arena_block_t *blocks; /* heap blocks, newest first */
+  size_t total;         /* bytes handed out since the last reset */
+  size_t cap;           /* 0: no cap */
+  size_t heap_blocks;   /* heap blocks allocated since init (statistics) */
+} sipr_arena_t;
+
+/* Initialises an arena over optional caller storage (buf may be NULL).
+ * cap limits bytes handed out (0 = unlimited). */
+void sipr_arena_init(sipr_arena_t *a, void *buf, size_t size, size_t cap);
+/* Returns size bytes aligned for any scalar, or NULL when the cap is hit or
+ * malloc fails. Memory lives until reset/free. */
+void *sipr_arena_alloc(sipr_arena_t *a, size_t size);
+/* As sipr_arena_alloc, zero-filled. */
+void *sipr_arena_zalloc(sipr_arena_t *a, size_t size);
+/* Copies len bytes into the arena and NUL-terminates the copy. */
+char *sipr_arena_strdup(sipr_arena_t *a, const char *p, size_t len);
+/* Frees heap blocks but the newest (kept for reuse) and forgets every
+ * allocation; caller storage is reused. */
+void sipr_arena_reset(sipr_arena_t *a);
+/* Frees every heap block. The arena may be initialised again. */
+void sipr_arena_free(sipr_arena_t *a);
+
+/* ---- growable buffer ---------------------------------------------------*/
+typedef struct sipr_buf {
+  char *p;
+  size_t len, cap;
+  int failed; /* set once an append could not allocate */
+} sipr_buf_t;
+
+void sipr_buf_init(sipr_buf_t *b);
+void sipr_buf_free(sipr_buf_t *b);
+/* Appends bytes; on failure sets b->failed and returns SIPR_ENOMEM. */
+int sipr_buf_append(sipr_buf_t *b, const void *p, size_t len);
+int sipr_buf_append_str(sipr_buf_t *b, sipr_str_t s);
+int sipr_buf_printf(sipr_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

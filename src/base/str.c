@@ -1,0 +1,55 @@
+/* String slices (include/sipr/base.h). */
+#include "sipr/base.h"
+
+int sipr_str_eq(sipr_str_t a, sipr_str_t b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+int sipr_str_caseeq(sipr_str_t a, sipr_str_t b) {
+  if (a.len != b.len)
+    return 0;
+  for (size_t i = 0; i < a.len; i++)
+    if (sipr_lower((unsigned char)a.p[i]) != sipr_lower((unsigned char)b.p[i]))
+      return 0;
+  return 1;
+}
+
+int sipr_str_caseeq_z(sipr_str_t a, const char *z) {
+  return sipr_str_caseeq(a, sipr_str_cstr(z));
+}
+
+static int is_trim(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+sipr_str_t sipr_str_trim(sipr_str_t s) {
+  while (s.len && is_trim(s.p[0])) {
+    s.p++;
+    s.len--;
+  }
+  while (s.len && is_trim(s.p[s.len - 1]))
+    s.len--;
+  return s;
+}
+
+int sipr_str_to_u64(sipr_str_t s, uint64_t max, uint64_t *out) {
+  uint64_t v = 0;
+  int over = 0;
+  if (s.len == 0)
+    return SIPR_EPARSE;
+  /* Scan every digit even after overflow, so "99999999999x" is a parse
+   * error rather than a range error. */
+  for (size_t i = 0; i < s.len; i++) {
+    unsigned d = (unsigned)((unsigned char)s.p[i] - '0');
+    if (d > 9)
+      return SIPR_EPARSE;
+    if (!over && v > (max - d) / 10)
+      over = 1;
+    else if (!over)
+      v = v * 10 + d;
+  }
+  if (over)
+    return SIPR_ERANGE;
+  *out = v;
+  return 0;
+}

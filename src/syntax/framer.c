@@ -1,0 +1,1 @@
+/* framer: being written */

@@ -1,0 +1,1 @@
+/* msg: being written */
