@@ -10,7 +10,7 @@ PKGS=(
   # libraries
   libjansson-dev
   # tests
-  libcmocka-dev
+  libcmocka-dev python3
   # parse benchmark peers
   libosip2-dev libsofia-sip-ua-dev
 )

@@ -1,1 +1,86 @@
-/* check: being written */
+/*
+ * Message-level validation (§8.2.1-8.2.2, §16.3 step 1, RFC 4475): what
+ * every conforming element checks before it goes on with a message.
+ */
+#include "syntax_internal.h"
+
+static int bad(sipr_msg_t *m, sipr_perr_t *err, int status, const char *where,
+               const char *at, const char *reason) {
+  size_t off = at ? (size_t)(at - m->buf) : 0;
+  /* §18.1.2 / §18.2.1: a faulty response is discarded, never answered; a
+   * request with no usable Via cannot be answered either. */
+  if (!m->is_request || !sipr_msg_via(m))
+    status = 0;
+  return sipr_perr_set(err, SIPR_EPARSE, status, where, off, reason);
+}
+
+int sipr_msg_check(sipr_msg_t *m, sipr_perr_t *err) {
+  sipr_perr_t dummy;
+  if (!err)
+    err = &dummy;
+
+  /* Every typed header must parse. */
+  for (sipr_hdr_t *h = m->hdrs; h; h = h->next) {
+    if (sipr_hdr_parse(m, h, err)) {
+      if (err->code == SIPR_ENOMEM)
+        return err->code;
+      return bad(m, err, 400, err->where, m->buf + err->offset, err->reason);
+    }
+  }
+
+  /* Mandatory fields (§8.1.1) and single-valued ones (RFC 4475 §3.3.8).
+   * Max-Forwards is optional on input: RFC 2543 peers omit it (§16.6
+   * step 3 adds it when forwarding). */
+  static const sipr_hdr_type_t required[] = {SIPR_HDR_VIA, SIPR_HDR_FROM,
+                                             SIPR_HDR_TO, SIPR_HDR_CALL_ID,
+                                             SIPR_HDR_CSEQ};
+  for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+    if (!m->first[required[i]]) {
+      static const char *const missing[] = {
+          "missing Via", "missing From", "missing To", "missing Call-ID",
+          "missing CSeq"};
+      return bad(m, err, 400, sipr_hdr_info(required[i])->name, NULL,
+                 missing[i]);
+    }
+  for (int t = 1; t < SIPR_HDR__COUNT; t++) {
+    const sipr_hdr_info_t *info = sipr_hdr_info((sipr_hdr_type_t)t);
+    sipr_hdr_t *h = m->first[t];
+    if (info->single && h && h->next_same)
+      return bad(m, err, 400, info->name, h->next_same->raw.p,
+                 t == SIPR_HDR_CALL_ID        ? "multiple Call-ID values"
+                 : t == SIPR_HDR_FROM         ? "multiple From values"
+                 : t == SIPR_HDR_TO           ? "multiple To values"
+                 : t == SIPR_HDR_CSEQ         ? "multiple CSeq values"
+                 : t == SIPR_HDR_MAX_FORWARDS ? "multiple Max-Forwards values"
+                                              : "header allowed once only");
+  }
+
+  if (!m->is_request)
+    return 0;
+
+  /* §8.2.1 via §16.3: the CSeq method must match the request method; an
+   * unknown method is answered 501 (RFC 4475 §3.1.2.18). */
+  sipr_cseq_t *cs = sipr_msg_cseq(m);
+  if (!sipr_str_eq(cs->method, m->method))
+    return bad(m, err, m->method_id == SIPR_METHOD_UNKNOWN ? 501 : 400, "CSeq",
+               m->first[SIPR_HDR_CSEQ]->value.p, "CSeq method mismatch");
+
+  /* Request-URI (§19.1.1): parses; no headers component; scheme we can
+   * serve, else 416 (§8.2.2.1, RFC 4475 §3.3.2-3.3.3). */
+  sipr_uri_t *ru = sipr_arena_zalloc(m->arena, sizeof(*ru));
+  if (!ru)
+    return sipr_perr_set(err, SIPR_ENOMEM, 0, "uri", 0, "out of memory");
+  sipr_perr_t uerr;
+  if (sipr_uri_parse(m->arena, m->ruri_str.p, m->ruri_str.len, ru, &uerr))
+    return bad(m, err, 400, "Request-URI", m->ruri_str.p + uerr.offset,
+               uerr.reason ? uerr.reason : "invalid Request-URI");
+  m->ruri = ru;
+  if (ru->scheme != SIPR_URI_SIP && ru->scheme != SIPR_URI_SIPS &&
+      ru->scheme != SIPR_URI_TEL)
+    return bad(m, err, 416, "Request-URI", m->ruri_str.p,
+               "Unsupported URI Scheme");
+  if (ru->headers)
+    return bad(m, err, 400, "Request-URI", m->ruri_str.p,
+               "headers not allowed in Request-URI");
+  return 0;
+}

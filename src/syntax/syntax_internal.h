@@ -1,0 +1,28 @@
+/* Shared helpers of the syntax layer's sources (not public). */
+#ifndef SIPR_SYNTAX_INTERNAL_H
+#define SIPR_SYNTAX_INTERNAL_H
+
+#include "sipr/msg.h"
+
+/* Character classes of RFC 3261 §25.1. */
+#define SIPR_C_TOKEN 0x01  /* token */
+#define SIPR_C_WORD 0x02   /* word (Call-ID) */
+#define SIPR_C_ALNUM 0x04
+#define SIPR_C_HOST 0x08   /* hostname/IPv4/IPv6 characters, no brackets */
+#define SIPR_C_WS 0x10     /* SP / HTAB */
+extern const unsigned char sipr__ctype[256];
+
+static inline int sipr__is(unsigned char c, unsigned cls) {
+  return (sipr__ctype[c] & cls) != 0;
+}
+
+/* The lexer walks [p, end) of one header value. Offsets in errors are
+ * relative to base (the start of the message), so they name a byte of
+ * the input. */
+typedef struct sipr_lex {
+  const char *p, *end, *base;
+  const char *where;
+  sipr_perr_t *err;
+} sipr_lex_t;
+
+#endif

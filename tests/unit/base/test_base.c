@@ -1,0 +1,104 @@
+/* Unit tests of the base layer: slices, numbers, arenas, buffers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sipr/base.h"
+
+static void test_str(void **state) {
+  assert_true(sipr_str_eq(SIPR_STR("abc"), sipr_str_cstr("abc")));
+  assert_false(sipr_str_eq(SIPR_STR("abc"), SIPR_STR("abd")));
+  assert_true(sipr_str_caseeq(SIPR_STR("Via"), SIPR_STR("vIA")));
+  assert_false(sipr_str_caseeq(SIPR_STR("Via"), SIPR_STR("Vi")));
+  assert_true(sipr_str_caseeq_z(SIPR_STR("BRANCH"), "branch"));
+  sipr_str_t t = sipr_str_trim(SIPR_STR(" \t x y \r\n"));
+  assert_true(sipr_str_eq(t, SIPR_STR("x y")));
+  assert_int_equal(sipr_str_trim(SIPR_STR("   ")).len, 0);
+}
+
+static void test_u64(void **state) {
+  uint64_t v;
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("0068"), 255, &v), 0);
+  assert_int_equal(v, 68);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("4294967295"), 0xffffffffu, &v), 0);
+  assert_int_equal(v, 4294967295u);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("4294967296"), 0xffffffffu, &v),
+                   SIPR_ERANGE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("99999999999999999999999"),
+                                   UINT64_MAX, &v),
+                   SIPR_ERANGE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("99999999999999999999x"),
+                                   UINT64_MAX, &v),
+                   SIPR_EPARSE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR(""), 10, &v), SIPR_EPARSE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("-1"), 10, &v), SIPR_EPARSE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("18446744073709551615"),
+                                   UINT64_MAX, &v), 0);
+  assert_true(v == UINT64_MAX);
+}
+
+static void test_arena_caller_storage(void **state) {
+  char storage[1024];
+  sipr_arena_t a;
+  sipr_arena_init(&a, storage, sizeof(storage), 0);
+  void *p = sipr_arena_alloc(&a, 100);
+  assert_non_null(p);
+  assert_true((char *)p >= storage && (char *)p < storage + sizeof(storage));
+  assert_int_equal((uintptr_t)p % sizeof(max_align_t), 0);
+  assert_int_equal(a.heap_blocks, 0);
+  /* overflow to the heap, then reset keeps one block for reuse */
+  for (int i = 0; i < 100; i++)
+    assert_non_null(sipr_arena_alloc(&a, 100));
+  assert_true(a.heap_blocks > 0);
+  size_t blocks = a.heap_blocks;
+  sipr_arena_reset(&a);
+  for (int i = 0; i < 20; i++)
+    assert_non_null(sipr_arena_alloc(&a, 100));
+  assert_int_equal(a.heap_blocks, blocks); /* no new block */
+  sipr_arena_free(&a);
+}
+
+static void test_arena_cap(void **state) {
+  sipr_arena_t a;
+  sipr_arena_init(&a, NULL, 0, 1000);
+  assert_non_null(sipr_arena_alloc(&a, 500));
+  assert_null(sipr_arena_alloc(&a, 600));
+  assert_null(sipr_arena_alloc(&a, SIZE_MAX));
+  char *s = sipr_arena_strdup(&a, "hello", 5);
+  assert_string_equal(s, "hello");
+  char *z = sipr_arena_zalloc(&a, 32);
+  for (int i = 0; i < 32; i++)
+    assert_int_equal(z[i], 0);
+  sipr_arena_free(&a);
+}
+
+static void test_buf(void **state) {
+  sipr_buf_t b;
+  sipr_buf_init(&b);
+  for (int i = 0; i < 1000; i++)
+    assert_int_equal(sipr_buf_printf(&b, "%d,", i % 10), 0);
+  assert_int_equal(b.len, 2000);
+  assert_int_equal(sipr_buf_append_str(&b, SIPR_STR("end")), 0);
+  assert_string_equal(b.p + 2000, "end");
+  sipr_buf_free(&b);
+}
+
+static void test_strerror(void **state) {
+  for (int e = 0; e >= SIPR_E__LAST; e--)
+    assert_string_not_equal(sipr_strerror(e), "unknown error");
+  assert_string_equal(sipr_strerror(-1000), "unknown error");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_str),
+      cmocka_unit_test(test_u64),
+      cmocka_unit_test(test_arena_caller_storage),
+      cmocka_unit_test(test_arena_cap),
+      cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_strerror),
+  };
+  return cmocka_run_group_tests_name("base", tests, NULL, NULL);
+}
