@@ -60,9 +60,9 @@ void sipr_framer_free(sipr_framer_t *f);
 int sipr_framer_feed(sipr_framer_t *f, const char *p, size_t len);
 
 /* Looks for the next frame in the buffered bytes. Returns SIPR_FRAME_MSG
- * with *msg/*len set to a whole message (valid until the next call to
+ * with *msg and *len set to a whole message (valid until the next call to
  * sipr_framer_next() or sipr_framer_feed()), SIPR_FRAME_PING or
- * SIPR_FRAME_PONG for keep-alives (*msg/*len then cover the CRLFs),
+ * SIPR_FRAME_PONG for keep-alives (*msg and *len then cover the CRLFs),
  * SIPR_EAGAIN when more bytes are needed, or SIPR_EPARSE / SIPR_ETOOBIG
  * (missing or invalid Content-Length, a header block or message over the
  * cap): the connection should be closed; f->err says why, with an offset

@@ -9,7 +9,7 @@ static int bad(sipr_msg_t *m, sipr_perr_t *err, int status, const char *where,
   size_t off = at ? (size_t)(at - m->buf) : 0;
   /* §18.1.2 / §18.2.1: a faulty response is discarded, never answered; a
    * request with no usable Via cannot be answered either. */
-  if (!m->is_request || !sipr_msg_via(m))
+  if (!m->is_request || !sipr__via_answerable(m))
     status = 0;
   return sipr_perr_set(err, SIPR_EPARSE, status, where, off, reason);
 }

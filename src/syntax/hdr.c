@@ -254,7 +254,10 @@ static int via_known_params(sipr_lex_t *lx, sipr_via_t *v) {
   return 0;
 }
 
-static int parse_via_lx(sipr_lex_t *lx, sipr_arena_t *a, sipr_via_t **out) {
+/* head_only: stop after the first sent-by (enough to answer a request
+ * whose Via parameters are broken, RFC 4475 §3.1.2.1). */
+static int parse_via_lx(sipr_lex_t *lx, sipr_arena_t *a, sipr_via_t **out,
+                        int head_only) {
   sipr_via_t **tail = out;
   int more;
   *out = NULL;
@@ -285,6 +288,10 @@ static int parse_via_lx(sipr_lex_t *lx, sipr_arena_t *a, sipr_via_t **out) {
       return rc;
     if (lx_sep(lx, ':') && (rc = lx_port(lx, &v->port)))
       return rc;
+    if (head_only) {
+      *out = v;
+      return 0;
+    }
     unsigned n = 0;
     if ((rc = lx_params(lx, a, &v->params, &n)) || (rc = via_known_params(lx, v)))
       return rc;
@@ -685,7 +692,7 @@ int sipr_parse_via(sipr_arena_t *a, const char *p, size_t len, sipr_via_t **out,
                    sipr_perr_t *err) {
   sipr_lex_t lx;
   lx_init(&lx, p, len, p, "Via", err);
-  return parse_via_lx(&lx, a, out);
+  return parse_via_lx(&lx, a, out, 0);
 }
 
 int sipr_parse_addr(sipr_arena_t *a, const char *p, size_t len, int list,
@@ -718,7 +725,7 @@ int sipr_hdr_parse(sipr_msg_t *m, sipr_hdr_t *h, sipr_perr_t *err) {
   int rc;
   switch (info->kind) {
   case SIPR_KIND_VIA:
-    rc = parse_via_lx(&lx, a, (sipr_via_t **)&v);
+    rc = parse_via_lx(&lx, a, (sipr_via_t **)&v, 0);
     break;
   case SIPR_KIND_ADDR:
     rc = parse_addr_lx(&lx, a, 0, 0, (sipr_addr_t **)&v);
@@ -768,6 +775,19 @@ void *sipr_msg_get(sipr_msg_t *m, sipr_hdr_type_t t) {
 }
 
 sipr_via_t *sipr_msg_via(sipr_msg_t *m) { return sipr_msg_get(m, SIPR_HDR_VIA); }
+
+int sipr__via_answerable(sipr_msg_t *m) {
+  if (sipr_msg_via(m))
+    return 1;
+  sipr_hdr_t *h = m->first[SIPR_HDR_VIA];
+  if (!h)
+    return 0;
+  sipr_perr_t err;
+  sipr_lex_t lx;
+  sipr_via_t *v;
+  lx_init(&lx, h->value.p, h->value.len, m->buf, "Via", &err);
+  return parse_via_lx(&lx, m->arena, &v, 1) == 0;
+}
 sipr_addr_t *sipr_msg_from(sipr_msg_t *m) { return sipr_msg_get(m, SIPR_HDR_FROM); }
 sipr_addr_t *sipr_msg_to(sipr_msg_t *m) { return sipr_msg_get(m, SIPR_HDR_TO); }
 sipr_cseq_t *sipr_msg_cseq(sipr_msg_t *m) { return sipr_msg_get(m, SIPR_HDR_CSEQ); }

@@ -501,7 +501,7 @@ done:
   if (ps.failed) {
     if (!m->is_request)
       ps.err->status = 0; /* responses are never answered (§18.1.2) */
-    else if (ps.err->status && !sipr_msg_via(m))
+    else if (ps.err->status && !sipr__via_answerable(m))
       ps.err->status = 0; /* no usable Via: no way to answer */
     if (ps.err->code == SIPR_ENOMEM)
       ps.err->status = 0;

@@ -25,4 +25,8 @@ typedef struct sipr_lex {
   sipr_perr_t *err;
 } sipr_lex_t;
 
+/* Whether a request's top Via is good enough to send a response to: its
+ * sent-protocol and sent-by parse, even if its parameters do not. */
+int sipr__via_answerable(sipr_msg_t *m);
+
 #endif

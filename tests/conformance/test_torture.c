@@ -77,7 +77,7 @@ static const torture_t rfc4475[] = {
     {"regescrt.dat", VALID, NULL},
     {"sdp01.dat", VALID, "406 is the UAS's decision"},
     {"inv2543.dat", VALID, NULL},
-    {"test.dat", 400, NULL},
+    {"test.dat", DROP, "it has no Via, so no reply is possible"},
 };
 
 static const torture_t rfc5118[] = {
@@ -179,28 +179,33 @@ static void release(parsed_t *p) {
   free(p->buf);
 }
 
-static void run_case(const char *dir, const torture_t *t) {
+/* Returns 1 when the outcome is the expected one; prints why not. */
+static int run_case(const char *dir, const torture_t *t) {
   parsed_t p;
   parse(&p, dir, t->file);
   int got = p.rc == 0 ? VALID : (p.err.status ? p.err.status : DROP);
-  if (got != t->expect)
-    fail_msg("%s/%s: expected %d, got %d (%s: %s at byte %zu)%s%s", dir,
-             t->file, t->expect, got, p.err.where ? p.err.where : "-",
-             p.err.reason ? p.err.reason : "-", p.err.offset,
-             t->why ? "; choice: " : "", t->why ? t->why : "");
-  if (p.rc)
-    assert_non_null(p.err.reason);
+  int ok = got == t->expect && (p.rc == 0 || p.err.reason);
+  if (!ok)
+    print_error("%s/%s: expected %d, got %d (%s: %s at byte %zu)%s%s\n", dir,
+                t->file, t->expect, got, p.err.where ? p.err.where : "-",
+                p.err.reason ? p.err.reason : "-", p.err.offset,
+                t->why ? "; choice: " : "", t->why ? t->why : "");
   release(&p);
+  return ok;
 }
 
 static void test_rfc4475_all(void **state) {
+  size_t bad = 0;
   for (size_t i = 0; i < sizeof(rfc4475) / sizeof(rfc4475[0]); i++)
-    run_case("rfc4475", &rfc4475[i]);
+    bad += !run_case("rfc4475", &rfc4475[i]);
+  assert_int_equal(bad, 0);
 }
 
 static void test_rfc5118_all(void **state) {
+  size_t bad = 0;
   for (size_t i = 0; i < sizeof(rfc5118) / sizeof(rfc5118[0]); i++)
-    run_case("rfc5118", &rfc5118[i]);
+    bad += !run_case("rfc5118", &rfc5118[i]);
+  assert_int_equal(bad, 0);
 }
 
 /* ---- what the valid messages must parse to ---------------------------- */
@@ -267,7 +272,8 @@ static void test_intmeth(void **state) {
   assert_true(str_is(u->host, "example.com"));
   assert_true(str_is(sipr_msg_call_id(p.msg), "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"));
   assert_true(str_is(sipr_msg_from(p.msg)->display, "token1~` token2'+_ token3*%!.-"));
-  assert_true(str_is(sipr_msg_from(p.msg)->tag, "_token"));
+  assert_true(str_is(sipr_msg_from(p.msg)->tag, "_token~1'+`*%!-."));
+  assert_non_null(sipr_param_find(sipr_msg_from(p.msg)->params, "fromParam''~+*_!.-%"));
   release(&p);
 }
 
@@ -345,8 +351,9 @@ static void test_transports_longreq(void **state) {
   release(&p);
   parse(&p, "rfc4475", "longreq.dat");
   assert_int_equal(p.rc, 0);
-  assert_true(sipr_msg_from(p.msg)->display.len > 500);
-  assert_true(sipr_msg_to(p.msg)->tag.len > 100);
+  assert_true(sipr_msg_to(p.msg)->display.len > 80);
+  assert_true(sipr_msg_from(p.msg)->tag.len > 150);
+  assert_true(sipr_msg_from(p.msg)->uri.user.len > 100);
   release(&p);
 }
 
