@@ -1,0 +1,164 @@
+/*
+ * Transaction layer (RFC 3261 §17, RFC 6026): the INVITE client (ICT),
+ * non-INVITE client (NICT), INVITE server (IST) and non-INVITE server
+ * (NIST) state machines with timers A-K, L, M; matching of responses to
+ * client transactions (§17.1.3) and of requests to server transactions
+ * (§17.2.3, with the RFC 2543 fallback); ACK for non-2xx generated inside
+ * the ICT (§17.1.1.3).
+ *
+ * The layer sends through a small ops table (sipr_txn_tp_ops_t) so unit
+ * tests run it on a fake clock with no sockets; in the server that table
+ * is the transport layer's.
+ *
+ * Memory: a transaction copies what it keeps (its request bytes, the last
+ * response bytes, the matching keys); it never holds slices into a
+ * received message. It is freed when it terminates, after the TU's
+ * terminated callback.
+ *
+ * Branches we create are "z9hG4bK" + 4 hex digits of the table bucket +
+ * random; a response finds its client transaction in that bucket only.
+ */
+#define SIPR_HEADER_LAYER 5
+#include "sipr/layer.h"
+
+#ifndef SIPR_TXN_H
+#define SIPR_TXN_H
+
+#include "sipr/base.h"
+#include "sipr/event.h"
+#include "sipr/msg.h"
+#include "sipr/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sipr_txn_kind {
+  SIPR_TXN_ICT = 1, /* INVITE client, §17.1.1 */
+  SIPR_TXN_NICT,    /* non-INVITE client, §17.1.2 */
+  SIPR_TXN_IST,     /* INVITE server, §17.2.1 */
+  SIPR_TXN_NIST     /* non-INVITE server, §17.2.2 */
+} sipr_txn_kind_t;
+
+typedef enum sipr_txn_state {
+  SIPR_TXN_INIT = 0,
+  SIPR_ICT_CALLING,
+  SIPR_ICT_PROCEEDING,
+  SIPR_ICT_COMPLETED,
+  SIPR_ICT_ACCEPTED,   /* RFC 6026 §8.4 */
+  SIPR_ICT_TERMINATED,
+  SIPR_NICT_TRYING,
+  SIPR_NICT_PROCEEDING,
+  SIPR_NICT_COMPLETED,
+  SIPR_NICT_TERMINATED,
+  SIPR_IST_PROCEEDING,
+  SIPR_IST_COMPLETED,
+  SIPR_IST_CONFIRMED,
+  SIPR_IST_ACCEPTED,   /* RFC 6026 §8.7 */
+  SIPR_IST_TERMINATED,
+  SIPR_NIST_TRYING,
+  SIPR_NIST_PROCEEDING,
+  SIPR_NIST_COMPLETED,
+  SIPR_NIST_TERMINATED
+} sipr_txn_state_t;
+
+const char *sipr_txn_state_name(sipr_txn_state_t s);
+
+typedef struct sipr_txn sipr_txn_t;
+typedef struct sipr_txn_layer sipr_txn_layer_t;
+
+/* Timer values in ms (§17.1.1.1, Table 4). */
+typedef struct sipr_txn_cfg {
+  uint32_t t1;  /* default 500 */
+  uint32_t t2;  /* default 4000 */
+  uint32_t t4;  /* default 5000 */
+  uint32_t timer_d; /* default 32000 (>= 32 s on unreliable transports) */
+  unsigned max_txns; /* cap on live transactions, default 100000 */
+  unsigned buckets;  /* hash buckets, power of two, default 4096 */
+} sipr_txn_cfg_t;
+
+void sipr_txn_cfg_default(sipr_txn_cfg_t *cfg);
+
+/* How the layer sends. dest and conn_id come from the transaction: for
+ * client transactions the destination the TU chose; for server ones the
+ * request's source (responses are routed by the transport, §18.2.2). */
+typedef struct sipr_txn_tp_ops {
+  int (*send_request)(void *ctx, const sipr_tp_addr_t *dest, const char *buf,
+                      size_t len, uint64_t *conn_id);
+  int (*send_response)(void *ctx, const sipr_tp_src_t *src,
+                       const sipr_via_t *via, const char *buf, size_t len);
+} sipr_txn_tp_ops_t;
+
+/* What the transaction user (UA core, proxy, registrar) receives. */
+typedef struct sipr_txn_user_ops {
+  /* A request that created a new server transaction. */
+  void (*request)(void *user, sipr_txn_t *st, sipr_msg_t *req,
+                  const sipr_tp_src_t *src);
+  /* A response for a client transaction (1xx-6xx; retransmitted 2xx in
+   * ICT Accepted too, RFC 6026 §8.4). */
+  void (*response)(void *user, sipr_txn_t *ct, sipr_msg_t *resp);
+  /* Timer B/F fired, or Timer H (no ACK) in the IST. */
+  void (*timeout)(void *user, sipr_txn_t *t);
+  /* The transport failed (§17.1.4, §17.2.4). */
+  void (*transport_error)(void *user, sipr_txn_t *t);
+  /* The transaction is gone after this call returns. */
+  void (*terminated)(void *user, sipr_txn_t *t);
+  /* A request that matches no transaction and creates none: an ACK for a
+   * 2xx (§17.2.3 last paragraph), to be passed to the TU/core. */
+  void (*stray_ack)(void *user, sipr_msg_t *ack, const sipr_tp_src_t *src);
+  /* A response that matches no client transaction (§17.1.3): a proxy
+   * forwards it statelessly (§16.7 / §18.1.2), a UA drops it. */
+  void (*stray_response)(void *user, sipr_msg_t *resp, const sipr_tp_src_t *src);
+} sipr_txn_user_ops_t;
+
+sipr_txn_layer_t *sipr_txn_layer_new(sipr_loop_t *loop, const sipr_txn_cfg_t *cfg,
+                                     const sipr_txn_tp_ops_t *tp, void *tp_ctx,
+                                     const sipr_txn_user_ops_t *user,
+                                     void *user_ctx);
+/* Terminates every transaction (no callbacks) and frees the layer. */
+void sipr_txn_layer_free(sipr_txn_layer_t *l);
+
+/* Feeds a message received by the transport (its recv callback). Requests
+ * are matched to server transactions (retransmissions absorbed, the last
+ * response re-sent) or create new ones; responses go to their client
+ * transaction. */
+void sipr_txn_layer_recv(sipr_txn_layer_t *l, sipr_msg_t *msg,
+                         const sipr_tp_src_t *src);
+
+/* Writes a new branch for a client transaction into buf (at least 40
+ * bytes): "z9hG4bK" + bucket + random. Returns its length. The TU puts it
+ * in the Via it builds, then calls sipr_txn_client_new(). */
+size_t sipr_txn_new_branch(sipr_txn_layer_t *l, char *buf, size_t cap);
+
+/* Starts a client transaction for the request text req (which carries our
+ * top Via with a branch from sipr_txn_new_branch()), sent to dest. The
+ * request is parsed and copied. Kind (ICT/NICT) follows the method; ACK is
+ * refused (SIPR_EINVAL: ACK for 2xx is sent by the TU without a
+ * transaction). Returns 0 and *out, or a SIPR_E* code (no callback fires). */
+int sipr_txn_client_new(sipr_txn_layer_t *l, const char *req, size_t len,
+                        const sipr_tp_addr_t *dest, void *owner,
+                        sipr_txn_t **out);
+
+/* Sends a response on a server transaction (the TU's only way to answer).
+ * resp is the complete response text; it is copied for retransmission. */
+int sipr_txn_respond(sipr_txn_t *st, const char *resp, size_t len);
+
+/* Cancels nothing: CANCEL is a new NICT the TU builds (§9.1). This only
+ * tells whether an ICT may be cancelled (a provisional was received). */
+int sipr_txn_can_cancel(const sipr_txn_t *ct);
+
+sipr_txn_kind_t sipr_txn_kind(const sipr_txn_t *t);
+sipr_txn_state_t sipr_txn_state(const sipr_txn_t *t);
+/* The TU's pointer, set at creation (client) or by sipr_txn_set_owner(). */
+void *sipr_txn_owner(const sipr_txn_t *t);
+void sipr_txn_set_owner(sipr_txn_t *t, void *owner);
+/* The branch of the transaction's top Via (copied). */
+sipr_str_t sipr_txn_branch(const sipr_txn_t *t);
+/* The request the transaction was created for, as bytes. */
+sipr_str_t sipr_txn_request(const sipr_txn_t *t);
+unsigned sipr_txn_count(const sipr_txn_layer_t *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
