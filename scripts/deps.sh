@@ -13,6 +13,8 @@ PKGS=(
   libcmocka-dev python3
   # parse benchmark peers
   libosip2-dev libsofia-sip-ua-dev
+  # interop peers
+  sip-tester
 )
 
 missing=()

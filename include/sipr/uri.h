@@ -19,6 +19,12 @@
 extern "C" {
 #endif
 
+/* Caps on what input controls (docs/ARCHITECTURE.md, Memory): a longer URI
+ * is refused with SIPR_ETOOBIG, as is one with more uri-parameters (or more
+ * ?headers) than SIPR_URI_MAX_PARAMS. */
+#define SIPR_URI_MAX_LEN 8192
+#define SIPR_URI_MAX_PARAMS 64
+
 typedef enum sipr_uri_scheme {
   SIPR_URI_NONE = 0,
   SIPR_URI_SIP,
@@ -64,7 +70,9 @@ typedef struct sipr_uri {
 /* Parses the URI text [p, p+len) into out, allocating parameter nodes from
  * the arena. out borrows p. Returns 0, or SIPR_EPARSE / SIPR_ENOMEM with err
  * filled (where = "uri", offset relative to p). Surrounding whitespace or
- * <> are not accepted: the caller strips what its grammar allows. */
+ * <> are not accepted: the caller strips what its grammar allows.
+ * Also SIPR_ETOOBIG past SIPR_URI_MAX_LEN (err->status 414) or
+ * SIPR_URI_MAX_PARAMS (400). out is left untouched on failure. */
 int sipr_uri_parse(sipr_arena_t *a, const char *p, size_t len,
                    sipr_uri_t *out, sipr_perr_t *err);
 
@@ -73,7 +81,8 @@ int sipr_uri_parse(sipr_arena_t *a, const char *p, size_t len,
  * folding. Returns 1 when equivalent, 0 otherwise. */
 int sipr_uri_equal(const sipr_uri_t *a, const sipr_uri_t *b);
 
-/* Finds a parameter by case-insensitive name; NULL when absent. */
+/* Finds a parameter by case-insensitive name; NULL when absent. Escaped
+ * names match their decoded form (";%6C%72" is found as "lr"). */
 const sipr_param_t *sipr_param_find(const sipr_param_t *list, const char *name);
 
 /* Appends the URI to b, in its canonical text (scheme lower-cased,

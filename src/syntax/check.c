@@ -72,7 +72,8 @@ int sipr_msg_check(sipr_msg_t *m, sipr_perr_t *err) {
     return sipr_perr_set(err, SIPR_ENOMEM, 0, "uri", 0, "out of memory");
   sipr_perr_t uerr;
   if (sipr_uri_parse(m->arena, m->ruri_str.p, m->ruri_str.len, ru, &uerr))
-    return bad(m, err, 400, "Request-URI", m->ruri_str.p + uerr.offset,
+    return bad(m, err, uerr.status == 414 ? 414 : 400, "Request-URI",
+               m->ruri_str.p + uerr.offset,
                uerr.reason ? uerr.reason : "invalid Request-URI");
   m->ruri = ru;
   if (ru->scheme != SIPR_URI_SIP && ru->scheme != SIPR_URI_SIPS &&
