@@ -36,6 +36,9 @@ typedef struct sipr_fake_clock {
 } sipr_fake_clock_t;
 
 void sipr_fake_clock_init(sipr_fake_clock_t *fc, uint64_t start_ms);
+/* Moves the fake clock forward by ms; fires nothing by itself (the next
+ * sipr_loop_run_once() runs what became due). */
+void sipr_fake_clock_advance(sipr_fake_clock_t *fc, uint64_t ms);
 
 /* ---- loop ---------------------------------------------------------------- */
 typedef struct sipr_loop sipr_loop_t;
