@@ -351,6 +351,7 @@ static char *read_file(const char *path, size_t *len) {
 
 static _Alignas(max_align_t) char sipr_storage[64 * 1024];
 static sipr_arena_t sipr_arena;
+static size_t sipr_arena_peak; /* most arena bytes one message took */
 
 static int parse_sipr(const bmsg_t *bm, seen_t *s) {
   sipr_msg_t *m;
@@ -370,6 +371,8 @@ static int parse_sipr(const bmsg_t *bm, seen_t *s) {
       return -1;
     snprintf(s->callid, sizeof(s->callid), SIPR_STR_FMT, SIPR_STR_ARG(cid));
     s->cseq = cs->seq;
+    if (sipr_arena.total > sipr_arena_peak)
+      sipr_arena_peak = sipr_arena.total;
   }
   return 0;
 }
@@ -601,10 +604,13 @@ int main(int argc, char **argv) {
     printf("%-10s %12.0f %10.0f %10.0f %12s\n", ps->name, ps->median,
            sorted[0], sorted[ROUNDS - 1], allocs);
   }
+  printf("sipr arena: at most %zu bytes per message, %zu KiB static "
+         "storage, %zu heap blocks since start\n",
+         sipr_arena_peak, sizeof(sipr_storage) / 1024,
+         sipr_arena.heap_blocks);
   if (parsers[0].allocs > 0)
-    printf("note: sipr allocated from the heap after warm-up "
-           "(%.2f/msg; arena heap blocks %zu)\n",
-           parsers[0].allocs, sipr_arena.heap_blocks);
+    printf("note: sipr allocated from the heap after warm-up (%.2f/msg)\n",
+           parsers[0].allocs);
 
   double x = parsers[0].median, y = parsers[1].median, z = parsers[2].median;
   double peer = y < z ? y : z;
