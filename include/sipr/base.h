@@ -54,22 +54,37 @@ static inline sipr_str_t sipr_str_cstr(const char *z) {
 }
 static inline int sipr_str_is_null(sipr_str_t s) { return s.p == NULL; }
 
+/* ASCII lower-case of one byte. */
+static inline unsigned char sipr_lower(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
 /* Byte-wise equality. */
-int sipr_str_eq(sipr_str_t a, sipr_str_t b);
+static inline int sipr_str_eq(sipr_str_t a, sipr_str_t b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+/* ASCII case-insensitive comparison of n bytes. */
+static inline int sipr_mem_caseeq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (sipr_lower((unsigned char)a[i]) != sipr_lower((unsigned char)b[i]))
+      return 0;
+  return 1;
+}
 /* ASCII case-insensitive equality. */
-int sipr_str_caseeq(sipr_str_t a, sipr_str_t b);
-/* Case-insensitive equality with a C string literal. */
+static inline int sipr_str_caseeq(sipr_str_t a, sipr_str_t b) {
+  return a.len == b.len && sipr_mem_caseeq(a.p, b.p, a.len);
+}
+/* Case-insensitive equality with a C string. */
 int sipr_str_caseeq_z(sipr_str_t a, const char *z);
+/* The same with a string literal: the length is known at compile time, so
+ * most mismatches cost one comparison. */
+#define SIPR_STR_CASEEQ_LIT(s, lit)                                            \
+  ((s).len == sizeof(lit) - 1 && sipr_mem_caseeq((s).p, (lit), sizeof(lit) - 1))
 /* Removes leading and trailing SP, HTAB, CR and LF. */
 sipr_str_t sipr_str_trim(sipr_str_t s);
 /* Parses a decimal number of at most max; 0 or SIPR_EPARSE/SIPR_ERANGE.
  * Leading zeros are allowed; no sign, no spaces. */
 int sipr_str_to_u64(sipr_str_t s, uint64_t max, uint64_t *out);
-
-/* ASCII lower-case of one byte. */
-static inline unsigned char sipr_lower(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
 
 /* ---- arena -------------------------------------------------------------
  * A bump allocator. The first block may be caller storage (e.g. on the
@@ -94,8 +109,20 @@ typedef struct sipr_arena {
  * cap limits bytes handed out (0 = unlimited). */
 void sipr_arena_init(sipr_arena_t *a, void *buf, size_t size, size_t cap);
 /* Returns size bytes aligned for any scalar, or NULL when the cap is hit or
- * malloc fails. Memory lives until reset/free. */
-void *sipr_arena_alloc(sipr_arena_t *a, size_t size);
+ * malloc fails. Memory lives until reset/free. The common case (room in the
+ * current block, under the cap) is inline; the rest is sipr__arena_grow(). */
+void *sipr__arena_grow(sipr_arena_t *a, size_t size);
+static inline void *sipr_arena_alloc(sipr_arena_t *a, size_t size) {
+  size_t need = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+  if (need >= size && a->cur && a->cur_size - a->used >= need &&
+      (!a->cap || (need <= a->cap && a->total <= a->cap - need))) {
+    void *r = a->cur + a->used;
+    a->used += need;
+    a->total += need;
+    return r;
+  }
+  return sipr__arena_grow(a, size);
+}
 /* As sipr_arena_alloc, zero-filled. */
 void *sipr_arena_zalloc(sipr_arena_t *a, size_t size);
 /* Copies len bytes into the arena and NUL-terminates the copy. */

@@ -209,6 +209,7 @@ typedef struct sipr_hdr {
   int parse_rc;           /* 0 not tried, 1 parsed, <0 SIPR_E* */
   struct sipr_hdr *next;      /* next header in the message */
   struct sipr_hdr *next_same; /* next header of the same type */
+  struct sipr_hdr *last_same; /* on the first of a type: the last one */
 } sipr_hdr_t;
 
 typedef struct sipr_msg {

@@ -27,7 +27,7 @@ void sipr_arena_init(sipr_arena_t *a, void *buf, size_t size, size_t cap) {
   a->cur_size = a->first_size;
 }
 
-void *sipr_arena_alloc(sipr_arena_t *a, size_t size) {
+void *sipr__arena_grow(sipr_arena_t *a, size_t size) {
   size_t need = (size + ALIGN - 1) & ~(ALIGN - 1);
   if (need < size)
     return NULL;

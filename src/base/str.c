@@ -1,19 +1,6 @@
 /* String slices (include/sipr/base.h). */
 #include "sipr/base.h"
 
-int sipr_str_eq(sipr_str_t a, sipr_str_t b) {
-  return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
-int sipr_str_caseeq(sipr_str_t a, sipr_str_t b) {
-  if (a.len != b.len)
-    return 0;
-  for (size_t i = 0; i < a.len; i++)
-    if (sipr_lower((unsigned char)a.p[i]) != sipr_lower((unsigned char)b.p[i]))
-      return 0;
-  return 1;
-}
-
 int sipr_str_caseeq_z(sipr_str_t a, const char *z) {
   return sipr_str_caseeq(a, sipr_str_cstr(z));
 }

@@ -42,17 +42,23 @@ int sipr_msg_check(sipr_msg_t *m, sipr_perr_t *err) {
       return bad(m, err, 400, sipr_hdr_info(required[i])->name, NULL,
                  missing[i]);
     }
-  for (int t = 1; t < SIPR_HDR__COUNT; t++) {
-    const sipr_hdr_info_t *info = sipr_hdr_info((sipr_hdr_type_t)t);
-    sipr_hdr_t *h = m->first[t];
-    if (info->single && h && h->next_same)
-      return bad(m, err, 400, info->name, h->next_same->raw.p,
-                 t == SIPR_HDR_CALL_ID        ? "multiple Call-ID values"
-                 : t == SIPR_HDR_FROM         ? "multiple From values"
-                 : t == SIPR_HDR_TO           ? "multiple To values"
-                 : t == SIPR_HDR_CSEQ         ? "multiple CSeq values"
-                 : t == SIPR_HDR_MAX_FORWARDS ? "multiple Max-Forwards values"
-                                              : "header allowed once only");
+  /* Headers a message carries once (§20; the table's single flag). */
+  static const sipr_hdr_type_t single[] = {
+      SIPR_HDR_CALL_ID,      SIPR_HDR_FROM,           SIPR_HDR_TO,
+      SIPR_HDR_CSEQ,         SIPR_HDR_MAX_FORWARDS,   SIPR_HDR_CONTENT_LENGTH,
+      SIPR_HDR_CONTENT_TYPE, SIPR_HDR_EXPIRES,        SIPR_HDR_MIN_EXPIRES};
+  for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+    sipr_hdr_t *h = m->first[single[i]];
+    if (h && h->next_same) {
+      static const char *const why[] = {
+          "multiple Call-ID values", "multiple From values",
+          "multiple To values",      "multiple CSeq values",
+          "multiple Max-Forwards values", "multiple Content-Length values",
+          "multiple Content-Type values", "multiple Expires values",
+          "multiple Min-Expires values"};
+      return bad(m, err, 400, sipr__hdr_table[single[i]].name,
+                 h->next_same->raw.p, why[i]);
+    }
   }
 
   if (!m->is_request)

@@ -226,25 +226,25 @@ static int lx_end_or_comma(sipr_lex_t *lx, int list, int *more) {
 /* ---- Via (§20.42) ------------------------------------------------------- */
 static int via_known_params(sipr_lex_t *lx, sipr_via_t *v) {
   for (sipr_param_t *pm = v->params; pm; pm = pm->next) {
-    if (sipr_str_caseeq_z(pm->name, "branch")) {
+    if (SIPR_STR_CASEEQ_LIT(pm->name, "branch")) {
       if (!pm->value.p || !pm->value.len)
         return lx_fail(lx, "empty branch");
       v->branch = pm->value;
-    } else if (sipr_str_caseeq_z(pm->name, "received")) {
+    } else if (SIPR_STR_CASEEQ_LIT(pm->name, "received")) {
       if (!pm->value.p)
         return lx_fail(lx, "empty received");
       v->received = pm->value;
-    } else if (sipr_str_caseeq_z(pm->name, "rport")) {
+    } else if (SIPR_STR_CASEEQ_LIT(pm->name, "rport")) {
       /* response-port = "rport" [EQUAL 1*DIGIT] (RFC 3581 §3) */
       uint64_t port = 0;
       if (pm->value.p && sipr_str_to_u64(pm->value, 65535, &port))
         return lx_fail(lx, "invalid rport");
       v->rport = (int)port;
-    } else if (sipr_str_caseeq_z(pm->name, "maddr")) {
+    } else if (SIPR_STR_CASEEQ_LIT(pm->name, "maddr")) {
       if (!pm->value.p)
         return lx_fail(lx, "empty maddr");
       v->maddr = pm->value;
-    } else if (sipr_str_caseeq_z(pm->name, "ttl")) {
+    } else if (SIPR_STR_CASEEQ_LIT(pm->name, "ttl")) {
       uint64_t ttl;
       if (!pm->value.p || sipr_str_to_u64(pm->value, 255, &ttl))
         return lx_fail(lx, "invalid ttl");
@@ -330,14 +330,14 @@ static int parse_qvalue(sipr_str_t s, int *q) {
 
 static int addr_known_params(sipr_lex_t *lx, sipr_addr_t *ad) {
   for (sipr_param_t *pm = ad->params; pm; pm = pm->next) {
-    if (sipr_str_caseeq_z(pm->name, "tag")) {
+    if (SIPR_STR_CASEEQ_LIT(pm->name, "tag")) {
       if (!pm->value.p || !pm->value.len || pm->value.p[0] == '"')
         return lx_fail(lx, "invalid tag");
       ad->tag = pm->value;
-    } else if (sipr_str_caseeq_z(pm->name, "q")) {
+    } else if (SIPR_STR_CASEEQ_LIT(pm->name, "q")) {
       if (!pm->value.p || parse_qvalue(pm->value, &ad->q))
         return lx_fail(lx, "invalid q value");
-    } else if (sipr_str_caseeq_z(pm->name, "expires")) {
+    } else if (SIPR_STR_CASEEQ_LIT(pm->name, "expires")) {
       /* delta-seconds; values past 2^32-1 are taken as 2^32-1 */
       uint64_t e;
       int rc = pm->value.p ? sipr_str_to_u64(pm->value, 0xffffffffu, &e)
@@ -633,7 +633,7 @@ static int parse_auth_lx(sipr_lex_t *lx, sipr_arena_t *a, sipr_auth_t **out) {
   au->scheme = lx_run(lx, SIPR_C_TOKEN);
   if (!au->scheme.len)
     return lx_fail(lx, "missing auth scheme");
-  int digest = sipr_str_caseeq_z(au->scheme, "Digest");
+  int digest = SIPR_STR_CASEEQ_LIT(au->scheme, "Digest");
   const char *after_scheme = lx->p;
   if (!lx_ws(lx) && !lx_eof(lx))
     return lx_fail(lx, "missing LWS after auth scheme");
@@ -714,7 +714,7 @@ int sipr_hdr_parse(sipr_msg_t *m, sipr_hdr_t *h, sipr_perr_t *err) {
     return 0;
   if (h->parse_rc < 0 && !err)
     return h->parse_rc; /* known bad; parse again only to explain why */
-  const sipr_hdr_info_t *info = sipr_hdr_info(h->type);
+  const sipr_hdr_info_t *info = &sipr__hdr_table[h->type];
   if (info->kind == SIPR_KIND_RAW)
     return 0;
   sipr_perr_t dummy;

@@ -6,7 +6,6 @@
  */
 #include "syntax_internal.h"
 
-#include <pthread.h>
 
 /* ---- character classes (§25.1) --------------------------------------- */
 const unsigned char sipr__ctype[256] = {
@@ -56,7 +55,7 @@ sipr_method_t sipr_method_from_str(sipr_str_t s) {
     return SIPR_METHOD_UNKNOWN;
   for (int m = 1; m < SIPR_METHOD__COUNT; m++) {
     const char *n = method_names[m];
-    if (n[0] == s.p[0] && strlen(n) == s.len && memcmp(n, s.p, s.len) == 0)
+    if (n[0] == s.p[0] && memcmp(n, s.p, s.len) == 0 && n[s.len] == '\0')
       return (sipr_method_t)m;
   }
   return SIPR_METHOD_UNKNOWN;
@@ -69,7 +68,7 @@ const char *sipr_method_name(sipr_method_t m) {
 /* ---- the header table --------------------------------------------------
  * One line per header: type, long name, compact form, typed kind, and
  * whether a message may carry it only once. */
-static const sipr_hdr_info_t hdr_table[SIPR_HDR__COUNT] = {
+const sipr_hdr_info_t sipr__hdr_table[SIPR_HDR__COUNT] = {
 #define HDR(t, n, c, k, s) [SIPR_HDR_##t] = {SIPR_HDR_##t, n, c, SIPR_KIND_##k, s}
     HDR(OTHER, NULL, 0, RAW, 0),
     HDR(VIA, "Via", 'v', VIA, 0),
@@ -137,51 +136,59 @@ static const sipr_hdr_info_t hdr_table[SIPR_HDR__COUNT] = {
 const sipr_hdr_info_t *sipr_hdr_info(sipr_hdr_type_t t) {
   if ((unsigned)t >= SIPR_HDR__COUNT)
     t = SIPR_HDR_OTHER;
-  return &hdr_table[t];
+  return &sipr__hdr_table[t];
 }
 
-/* Name lookup: an open-addressing hash of lower-cased names, built once.
- * The hash mixes the length with the first, second and last bytes, which
- * tells the table's names apart with few probes. */
+/* Name lookup: an open-addressing hash of the names, built once before
+ * main() runs. The hash mixes the length with the first, second and last
+ * bytes, which tells the table's names apart with few probes. */
 #define LOOKUP_SIZE 256
-static uint8_t lookup[LOOKUP_SIZE]; /* header type, 0 = empty */
+static uint8_t lookup[LOOKUP_SIZE];     /* header type, 0 = empty */
+static uint8_t lookup_len[SIPR_HDR__COUNT];
+static char lookup_lower[SIPR_HDR__COUNT][24]; /* names, lower-cased */
 static uint8_t compact_lookup[128];
-static pthread_once_t lookup_once = PTHREAD_ONCE_INIT;
 
 static inline unsigned name_hash(const char *p, size_t len) {
   unsigned h = (unsigned)len * 131u + sipr_lower((unsigned char)p[0]) * 31u +
-               sipr_lower((unsigned char)p[len - 1]);
-  if (len > 1)
-    h += sipr_lower((unsigned char)p[1]) * 7u;
+               sipr_lower((unsigned char)p[len - 1]) +
+               sipr_lower((unsigned char)p[1]) * 7u;
   return h & (LOOKUP_SIZE - 1);
 }
 
-static void lookup_build(void) {
+__attribute__((constructor)) static void lookup_build(void) {
   for (int t = 1; t < SIPR_HDR__COUNT; t++) {
-    const char *n = hdr_table[t].name;
-    unsigned h = name_hash(n, strlen(n));
+    const char *n = sipr__hdr_table[t].name;
+    size_t len = strlen(n);
+    unsigned h = name_hash(n, len);
     while (lookup[h])
       h = (h + 1) & (LOOKUP_SIZE - 1);
     lookup[h] = (uint8_t)t;
-    if (hdr_table[t].compact)
-      compact_lookup[(unsigned char)hdr_table[t].compact] = (uint8_t)t;
+    lookup_len[t] = (uint8_t)len;
+    for (size_t i = 0; i < len && i < sizeof(lookup_lower[t]) - 1; i++)
+      lookup_lower[t][i] = (char)sipr_lower((unsigned char)n[i]);
+    if (sipr__hdr_table[t].compact)
+      compact_lookup[(unsigned char)sipr__hdr_table[t].compact] = (uint8_t)t;
   }
 }
 
 sipr_hdr_type_t sipr_hdr_lookup(const char *name, size_t len) {
-  pthread_once(&lookup_once, lookup_build);
-  if (len == 0)
-    return SIPR_HDR_OTHER;
-  if (len == 1) {
-    unsigned char c = sipr_lower((unsigned char)name[0]);
+  if (len <= 1) {
+    unsigned char c = len ? sipr_lower((unsigned char)name[0]) : 0;
     return c < 128 ? (sipr_hdr_type_t)compact_lookup[c] : SIPR_HDR_OTHER;
   }
   unsigned h = name_hash(name, len);
-  while (lookup[h]) {
-    const char *n = hdr_table[lookup[h]].name;
-    if (strlen(n) == len && sipr_str_caseeq(sipr_str_make(n, len),
-                                             sipr_str_make(name, len)))
-      return (sipr_hdr_type_t)lookup[h];
+  unsigned t;
+  while ((t = lookup[h]) != 0) {
+    if (lookup_len[t] == len) {
+      /* Table names hold only letters and '-': OR-ing 0x20 lower-cases a
+       * letter, keeps '-', and maps no other token character onto either. */
+      const char *ln = lookup_lower[t];
+      size_t i = 0;
+      while (i < len && (char)(name[i] | 0x20) == ln[i])
+        i++;
+      if (i == len)
+        return (sipr_hdr_type_t)t;
+    }
     h = (h + 1) & (LOOKUP_SIZE - 1);
   }
   return SIPR_HDR_OTHER;
@@ -337,6 +344,7 @@ static sipr_hdr_t *add_header(parser_t *ps, const char *ls, const char *name_end
   h->parse_rc = 0;
   h->next = NULL;
   h->next_same = NULL;
+  h->last_same = NULL;
   if (m->last)
     m->last->next = h;
   else
@@ -344,16 +352,13 @@ static sipr_hdr_t *add_header(parser_t *ps, const char *ls, const char *name_end
   m->last = h;
   m->nhdrs++;
   if (h->type != SIPR_HDR_OTHER) {
-    sipr_hdr_t **pp = &m->first[h->type];
-    if (!*pp) {
-      *pp = h;
+    sipr_hdr_t *f = m->first[h->type];
+    if (!f) {
+      m->first[h->type] = h;
+      h->last_same = h;
     } else {
-      /* Appending to the chain of this type: find its tail. Chains are
-       * short; the common multi-field types (Via, Route) are a few. */
-      sipr_hdr_t *t = *pp;
-      while (t->next_same)
-        t = t->next_same;
-      t->next_same = h;
+      f->last_same->next_same = h;
+      f->last_same = h;
     }
   }
   return h;

@@ -25,6 +25,9 @@ typedef struct sipr_lex {
   sipr_perr_t *err;
 } sipr_lex_t;
 
+/* The header table (msg.c), indexed by sipr_hdr_type_t. */
+extern const sipr_hdr_info_t sipr__hdr_table[SIPR_HDR__COUNT];
+
 /* Whether a request's top Via is good enough to send a response to: its
  * sent-protocol and sent-by parse, even if its parameters do not. */
 int sipr__via_answerable(sipr_msg_t *m);

@@ -117,9 +117,20 @@ static int esc_eq(sipr_str_t a, sipr_str_t b, int fold) {
   return i == a.len && j == b.len;
 }
 
-/* Is the (possibly escaped) parameter name this literal? ";%6C%72" is lr. */
-static int name_is(sipr_str_t name, const char *lit) {
-  return esc_eq(name, sipr_str_cstr(lit), 1);
+/* Is the (possibly escaped) parameter name this literal? ";%6C%72" is lr.
+ * The plain spelling is checked first: an escaped one is always longer. */
+#define name_is(name, lit)                                                     \
+  (SIPR_STR_CASEEQ_LIT(name, lit) ||                                           \
+   ((name).len > sizeof(lit) - 1 && memchr((name).p, '%', (name).len) &&       \
+    esc_eq(name, SIPR_STR(lit), 1)))
+
+/* esc_eq(a, b, 1) with a shortcut for names without escapes. */
+static int name_eq(sipr_str_t a, sipr_str_t b) {
+  if (a.len == b.len && sipr_mem_caseeq(a.p, b.p, a.len))
+    return 1;
+  if (!memchr(a.p, '%', a.len) && !memchr(b.p, '%', b.len))
+    return 0;
+  return esc_eq(a, b, 1);
 }
 
 long sipr_unescape(sipr_str_t s, char *dst) {
@@ -143,8 +154,9 @@ long sipr_unescape(sipr_str_t s, char *dst) {
 const sipr_param_t *sipr_param_find(const sipr_param_t *list, const char *name) {
   if (!name)
     return NULL;
+  sipr_str_t n = sipr_str_cstr(name);
   for (; list; list = list->next)
-    if (name_is(list->name, name))
+    if (name_eq(list->name, n))
       return list;
   return NULL;
 }
@@ -354,7 +366,7 @@ static int add_param(pctx_t *c, sipr_param_t ***tail, int *count, const char *at
  * RFC 3966 §3); names compare case-insensitively after unescaping. */
 static int is_dup(const sipr_param_t *list, const sipr_param_t *self) {
   for (; list && list != self; list = list->next)
-    if (esc_eq(list->name, self->name, 1))
+    if (name_eq(list->name, self->name))
       return 1;
   return 0;
 }
@@ -674,10 +686,10 @@ int sipr_uri_parse(sipr_arena_t *a, const char *p, size_t len, sipr_uri_t *out,
     return fail(&c, p + i, "missing scheme");
   u.scheme_str = sipr_str_make(p, i);
   const char *rest = p + i + 1, *end = p + len;
-  if (sipr_str_caseeq_z(u.scheme_str, "sip") || sipr_str_caseeq_z(u.scheme_str, "sips")) {
+  if (SIPR_STR_CASEEQ_LIT(u.scheme_str, "sip") || SIPR_STR_CASEEQ_LIT(u.scheme_str, "sips")) {
     u.scheme = i == 3 ? SIPR_URI_SIP : SIPR_URI_SIPS;
     rc = parse_sip(&c, rest, end);
-  } else if (sipr_str_caseeq_z(u.scheme_str, "tel")) {
+  } else if (SIPR_STR_CASEEQ_LIT(u.scheme_str, "tel")) {
     u.scheme = SIPR_URI_TEL;
     rc = parse_tel(&c, rest, end);
   } else {
