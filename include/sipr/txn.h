@@ -17,6 +17,21 @@
  *
  * Branches we create are "z9hG4bK" + 4 hex digits of the table bucket +
  * random; a response finds its client transaction in that bucket only.
+ * Server transactions live in the bucket of a seeded hash of the request's
+ * branch (or, for RFC 2543 requests without the magic cookie, of its
+ * Call-ID and CSeq number), so ACK and CANCEL land where their INVITE is.
+ *
+ * Threads: the table has one mutex per bucket, so lookups and inserts may
+ * come from several threads; but a transaction's state, timers and
+ * callbacks belong to the layer's loop, and every call below except
+ * sipr_txn_new_branch() and sipr_txn_count() must be made on that loop's
+ * thread. Handing a message to a transaction owned by another worker's
+ * loop is not done yet: run one layer per loop.
+ *
+ * Reentrancy: callbacks may call sipr_txn_respond(), sipr_txn_client_new()
+ * and the accessors. A transaction is never freed while the TU is inside
+ * one of those calls: terminations that follow a TU call (Timer J/K/D/I
+ * of zero on reliable transports) run from the loop's timers.
  */
 #define SIPR_HEADER_LAYER 5
 #include "sipr/layer.h"
@@ -74,7 +89,17 @@ typedef struct sipr_txn_cfg {
   uint32_t t4;  /* default 5000 */
   uint32_t timer_d; /* default 32000 (>= 32 s on unreliable transports) */
   unsigned max_txns; /* cap on live transactions, default 100000 */
-  unsigned buckets;  /* hash buckets, power of two, default 4096 */
+  unsigned buckets;  /* hash buckets, power of two (rounded up), at most
+                        65536 (the 4 hex digits of the branch), default 4096 */
+  /* §17.2.1: the IST sends 100 (Trying) when the TU has not answered
+   * within trying_delay ms (0: at once). Default on, 200 ms. */
+  int send_100;
+  uint32_t trying_delay;
+  /* A new request over max_txns: 1 (default) answers it statelessly with
+   * 503 (Service Unavailable) so the client fails over at once (§21.5.4)
+   * instead of retransmitting for 32 s into a full table; 0 drops it. An
+   * ACK is never answered. Either way it is counted (sipr_txn_stats_t). */
+  int overload_503;
 } sipr_txn_cfg_t;
 
 void sipr_txn_cfg_default(sipr_txn_cfg_t *cfg);
@@ -99,12 +124,18 @@ typedef struct sipr_txn_user_ops {
   void (*response)(void *user, sipr_txn_t *ct, sipr_msg_t *resp);
   /* Timer B/F fired, or Timer H (no ACK) in the IST. */
   void (*timeout)(void *user, sipr_txn_t *t);
-  /* The transport failed (§17.1.4, §17.2.4). */
+  /* The transport failed (§17.1.4, §17.2.4). A client transaction then
+   * terminates. A server transaction stays in its state (RFC 6026 §8.8:
+   * it MUST NOT discard its state on a transport error, so retransmitted
+   * requests are still absorbed); its timers end it, or for a NIST in
+   * Trying/Proceeding, the TU's final response. */
   void (*transport_error)(void *user, sipr_txn_t *t);
   /* The transaction is gone after this call returns. */
   void (*terminated)(void *user, sipr_txn_t *t);
   /* A request that matches no transaction and creates none: an ACK for a
-   * 2xx (§17.2.3 last paragraph), to be passed to the TU/core. */
+   * 2xx (§17.2.3 last paragraph), to be passed to the TU/core; also an
+   * ACK that matches an IST in Accepted (RFC 6026 §8.7: passed to the TU,
+   * not absorbed). */
   void (*stray_ack)(void *user, sipr_msg_t *ack, const sipr_tp_src_t *src);
   /* A response that matches no client transaction (§17.1.3): a proxy
    * forwards it statelessly (§16.7 / §18.1.2), a UA drops it. */
@@ -115,33 +146,61 @@ sipr_txn_layer_t *sipr_txn_layer_new(sipr_loop_t *loop, const sipr_txn_cfg_t *cf
                                      const sipr_txn_tp_ops_t *tp, void *tp_ctx,
                                      const sipr_txn_user_ops_t *user,
                                      void *user_ctx);
-/* Terminates every transaction (no callbacks) and frees the layer. */
+/* Terminates every transaction (no callbacks) and frees the layer. Call
+ * it before sipr_loop_free() of its loop, and not from a callback. */
 void sipr_txn_layer_free(sipr_txn_layer_t *l);
 
 /* Feeds a message received by the transport (its recv callback). Requests
  * are matched to server transactions (retransmissions absorbed, the last
- * response re-sent) or create new ones; responses go to their client
- * transaction. */
+ * response re-sent) or create new ones, which the request callback
+ * announces; an ACK never creates one (stray_ack); a new request over
+ * max_txns is answered 503 or dropped (cfg.overload_503). Responses go to
+ * their client transaction, or to stray_response. A message without a top
+ * Via (with sent-by) and a CSeq, or an RFC 2543 request without Call-ID
+ * and From, is dropped (counted). msg is borrowed for the call. */
 void sipr_txn_layer_recv(sipr_txn_layer_t *l, sipr_msg_t *msg,
                          const sipr_tp_src_t *src);
 
 /* Writes a new branch for a client transaction into buf (at least 40
- * bytes): "z9hG4bK" + bucket + random. Returns its length. The TU puts it
- * in the Via it builds, then calls sipr_txn_client_new(). */
+ * bytes): "z9hG4bK" + bucket + random, NUL-terminated. Returns its length
+ * (27), or 0 when cap is too small. Thread-safe. The TU puts it in the Via
+ * it builds, then calls sipr_txn_client_new(). */
 size_t sipr_txn_new_branch(sipr_txn_layer_t *l, char *buf, size_t cap);
 
 /* Starts a client transaction for the request text req (which carries our
  * top Via with a branch from sipr_txn_new_branch()), sent to dest. The
  * request is parsed and copied. Kind (ICT/NICT) follows the method; ACK is
  * refused (SIPR_EINVAL: ACK for 2xx is sent by the TU without a
- * transaction). Returns 0 and *out, or a SIPR_E* code (no callback fires). */
+ * transaction). A CANCEL (§9.1) carries the branch of the INVITE it
+ * cancels: it is its own NICT, told apart by its method. Returns 0 and
+ * *out, or a SIPR_E* code (no callback fires): SIPR_EPARSE (req does not
+ * parse or check), SIPR_EINVAL (a response, ACK, a branch that is not
+ * ours, or a live client transaction with the same branch and method),
+ * SIPR_ETOOBIG (max_txns reached), SIPR_ENOMEM, or the send's error
+ * (SIPR_EIO: the first send failed, §17.1.4; nothing is kept). */
 int sipr_txn_client_new(sipr_txn_layer_t *l, const char *req, size_t len,
                         const sipr_tp_addr_t *dest, void *owner,
                         sipr_txn_t **out);
 
 /* Sends a response on a server transaction (the TU's only way to answer).
- * resp is the complete response text; it is copied for retransmission. */
+ * resp is the complete response text; it is copied for retransmission.
+ * Returns 0; SIPR_EPARSE when resp does not parse as a response (status
+ * 100-699); SIPR_EINVAL when the state takes no such response (any
+ * response once Completed/Confirmed, a non-2xx in IST Accepted: the RFC
+ * says discard) or st is a client transaction; or the send's error
+ * (SIPR_EIO; transport_error has then been called, the state stays). In
+ * IST Accepted only 2xx retransmissions from the TU are sent (RFC 6026). */
 int sipr_txn_respond(sipr_txn_t *st, const char *resp, size_t len);
+
+/* §9.2: the INVITE server transaction a received CANCEL targets (same
+ * branch and sent-by with method INVITE; for an RFC 2543 CANCEL, same
+ * Request-URI, To tag, From tag, Call-ID, CSeq number and top Via), or
+ * NULL. The CANCEL itself is a NIST of its own, given to the TU by the
+ * request callback; the TU answers it and, when the INVITE is still in
+ * Proceeding, answers the INVITE with 487. The pointer is borrowed: valid
+ * on the loop's thread until that transaction's terminated callback. */
+sipr_txn_t *sipr_txn_find_invite_for_cancel(sipr_txn_layer_t *l,
+                                            sipr_msg_t *cancel);
 
 /* Cancels nothing: CANCEL is a new NICT the TU builds (§9.1). This only
  * tells whether an ICT may be cancelled (a provisional was received). */
@@ -157,6 +216,19 @@ sipr_str_t sipr_txn_branch(const sipr_txn_t *t);
 /* The request the transaction was created for, as bytes. */
 sipr_str_t sipr_txn_request(const sipr_txn_t *t);
 unsigned sipr_txn_count(const sipr_txn_layer_t *l);
+
+/* Counters (for logs, `sipr ctl stats` and tests). */
+typedef struct sipr_txn_stats {
+  uint64_t created_client, created_server, terminated;
+  uint64_t retransmissions;  /* requests (A/E) and responses (G) re-sent by timers */
+  uint64_t absorbed;         /* retransmitted requests absorbed by server txns */
+  uint64_t timeouts, transport_errors;
+  uint64_t refused_cap;      /* over max_txns (client_new and server) */
+  uint64_t answered_503;     /* over max_txns, answered statelessly */
+  uint64_t stray_responses, stray_acks;
+  uint64_t dropped;          /* messages without what matching needs */
+} sipr_txn_stats_t;
+void sipr_txn_get_stats(const sipr_txn_layer_t *l, sipr_txn_stats_t *out);
 
 #ifdef __cplusplus
 }
