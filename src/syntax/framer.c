@@ -139,8 +139,8 @@ static int framer_content_length(sipr_framer_t *f, const char *b, size_t n,
     while (j < fe && b[j] != ':' && !is_lws_byte(b[j]))
       j++;
     sipr_str_t name = sipr_str_make(b + fs, j - fs);
-    if (!sipr_str_caseeq_z(name, "content-length") &&
-        !sipr_str_caseeq_z(name, "l"))
+    if (!(name.len == 1 && sipr_lower((unsigned char)name.p[0]) == 'l') &&
+        !(name.len == 14 && sipr_str_caseeq_z(name, "content-length")))
       continue;
     /* Inside a field every CRLF is followed by WSP, so skipping SP, HTAB,
      * CR and LF skips LWS exactly. */
@@ -192,10 +192,10 @@ int sipr_framer_next(sipr_framer_t *f, const char **msg, size_t *len) {
   if (f->failed)
     return f->err.code;
   framer_drop(f);
-  const char *b = f->buf + f->start;
   size_t avail = f->len - f->start;
   if (avail == 0)
-    return SIPR_EAGAIN;
+    return SIPR_EAGAIN; /* (buf may be NULL) */
+  const char *b = f->buf + f->start;
 
   /* Between messages: CRLFs before a start line are keep-alives (§7.5,
    * RFC 5626 §3.5.1). A message never starts with CR. */
@@ -247,7 +247,7 @@ int sipr_framer_next(sipr_framer_t *f, const char **msg, size_t *len) {
                            f->max_msg, "header block over the size cap");
       return SIPR_EAGAIN;
     }
-    uint64_t cl;
+    uint64_t cl = 0;
     int rc = framer_content_length(f, b, f->hdr_end, &cl);
     if (rc)
       return rc;

@@ -55,7 +55,7 @@ sipr_method_t sipr_method_from_str(sipr_str_t s) {
     return SIPR_METHOD_UNKNOWN;
   for (int m = 1; m < SIPR_METHOD__COUNT; m++) {
     const char *n = method_names[m];
-    if (n[0] == s.p[0] && memcmp(n, s.p, s.len) == 0 && n[s.len] == '\0')
+    if (n[0] == s.p[0] && strncmp(n, s.p, s.len) == 0 && n[s.len] == '\0')
       return (sipr_method_t)m;
   }
   return SIPR_METHOD_UNKNOWN;
