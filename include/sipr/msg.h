@@ -207,6 +207,7 @@ typedef struct sipr_hdr {
   sipr_str_t raw;         /* the whole field, name to its final CRLF */
   void *parsed;           /* typed value (kind from sipr_hdr_info) */
   int parse_rc;           /* 0 not tried, 1 parsed, <0 SIPR_E* */
+  const sipr_perr_t *error; /* why the typed parse failed (when it did) */
   struct sipr_hdr *next;      /* next header in the message */
   struct sipr_hdr *next_same; /* next header of the same type */
   struct sipr_hdr *last_same; /* on the first of a type: the last one */

@@ -712,8 +712,15 @@ int sipr_parse_auth(sipr_arena_t *a, const char *p, size_t len,
 int sipr_hdr_parse(sipr_msg_t *m, sipr_hdr_t *h, sipr_perr_t *err) {
   if (h->parse_rc > 0)
     return 0;
-  if (h->parse_rc < 0 && !err)
-    return h->parse_rc; /* known bad; parse again only to explain why */
+  if (h->parse_rc < 0) {
+    /* The first verdict stands; its explanation was kept. */
+    if (err && h->error)
+      *err = *h->error;
+    else if (err)
+      sipr_perr_set(err, h->parse_rc, 400, sipr__hdr_table[h->type].name,
+                    (size_t)(h->value.p - m->buf), "malformed header");
+    return h->parse_rc;
+  }
   const sipr_hdr_info_t *info = &sipr__hdr_table[h->type];
   if (info->kind == SIPR_KIND_RAW)
     return 0;
@@ -757,6 +764,11 @@ int sipr_hdr_parse(sipr_msg_t *m, sipr_hdr_t *h, sipr_perr_t *err) {
   }
   if (rc) {
     h->parse_rc = rc;
+    sipr_perr_t *keep = sipr_arena_alloc(a, sizeof(*keep));
+    if (keep) {
+      *keep = *lx.err;
+      h->error = keep;
+    }
     return rc;
   }
   h->parsed = v;

@@ -342,6 +342,7 @@ static sipr_hdr_t *add_header(parser_t *ps, const char *ls, const char *name_end
   h->raw = sipr_str_make(ls, (size_t)(field_end - ls));
   h->parsed = NULL;
   h->parse_rc = 0;
+  h->error = NULL;
   h->next = NULL;
   h->next_same = NULL;
   h->last_same = NULL;

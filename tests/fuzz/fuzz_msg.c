@@ -65,7 +65,7 @@ static void walk_params(const sipr_param_t *p) {
   }
 }
 
-static void walk_uri(sipr_arena_t *a, const sipr_uri_t *u) {
+static void walk_uri(const sipr_uri_t *u) {
   touch(u->scheme_str);
   touch(u->user);
   touch(u->password);
@@ -87,10 +87,9 @@ static void walk_uri(sipr_arena_t *a, const sipr_uri_t *u) {
   if (sipr_uri_print(&b, u) == 0)
     touch(sipr_str_make(b.p, b.len));
   sipr_buf_free(&b);
-  (void)a;
 }
 
-static void walk_via(sipr_arena_t *a, const sipr_via_t *v) {
+static void walk_via(const sipr_via_t *v) {
   for (; v; v = v->next) {
     touch(v->protocol);
     touch(v->version);
@@ -105,16 +104,15 @@ static void walk_via(sipr_arena_t *a, const sipr_via_t *v) {
     CHECK(v->rport >= -1 && v->rport <= 65535);
     walk_params(v->params);
   }
-  (void)a;
 }
 
-static void walk_addr(sipr_arena_t *a, const sipr_addr_t *ad) {
+static void walk_addr(const sipr_addr_t *ad) {
   for (; ad; ad = ad->next) {
     touch(ad->display);
     touch(ad->tag);
     touch(ad->raw);
     if (!ad->star)
-      walk_uri(a, &ad->uri);
+      walk_uri(&ad->uri);
     walk_params(ad->params);
     CHECK(ad->q >= -1 && ad->q <= 1000);
     CHECK(ad->expires >= -1);
@@ -138,17 +136,16 @@ static void walk_auth(const sipr_auth_t *au) {
   touch(au->nc);
 }
 
-static void walk_typed(sipr_arena_t *a, sipr_hdr_kind_t kind,
-                       const void *parsed) {
+static void walk_typed(sipr_hdr_kind_t kind, const void *parsed) {
   if (!parsed)
     return;
   switch (kind) {
   case SIPR_KIND_VIA:
-    walk_via(a, parsed);
+    walk_via(parsed);
     break;
   case SIPR_KIND_ADDR:
   case SIPR_KIND_ADDR_LIST:
-    walk_addr(a, parsed);
+    walk_addr(parsed);
     break;
   case SIPR_KIND_CALLID:
     touch(*(const sipr_str_t *)parsed);
@@ -210,9 +207,12 @@ static void walk_headers(sipr_msg_t *m) {
     int rc1 = sipr_hdr_parse(m, h, &e1);
     int rc2 = sipr_hdr_parse(m, h, &e2);
     CHECK(rc1 <= 0 && rc1 >= SIPR_E__LAST);
+    /* The verdict is remembered, with its explanation. */
     CHECK(rc1 == rc2);
+    if (rc1 && h->error)
+      CHECK(e1.offset == e2.offset && e1.reason == e2.reason);
     if (rc1 == 0)
-      walk_typed(m->arena, info->kind, h->parsed);
+      walk_typed(info->kind, h->parsed);
     else
       walk_err(&e1);
   }
@@ -226,20 +226,20 @@ static void walk_headers(sipr_msg_t *m) {
 static void walk_accessors(sipr_msg_t *m) {
   sipr_uri_t *u = sipr_msg_ruri(m);
   if (u)
-    walk_uri(m->arena, u);
-  walk_via(m->arena, sipr_msg_via(m));
+    walk_uri(u);
+  walk_via(sipr_msg_via(m));
   sipr_addr_t *from = sipr_msg_from(m), *to = sipr_msg_to(m);
   if (from)
-    walk_addr(m->arena, from);
+    walk_addr(from);
   if (to)
-    walk_addr(m->arena, to);
+    walk_addr(to);
   sipr_cseq_t *c = sipr_msg_cseq(m);
   if (c)
-    walk_typed(m->arena, SIPR_KIND_CSEQ, c);
+    walk_typed(SIPR_KIND_CSEQ, c);
   touch(sipr_msg_call_id(m));
   CHECK(sipr_msg_max_forwards(m) >= -1);
   for (int t = 1; t < SIPR_HDR__COUNT; t++)
-    walk_typed(m->arena, sipr_hdr_info((sipr_hdr_type_t)t)->kind,
+    walk_typed(sipr_hdr_info((sipr_hdr_type_t)t)->kind,
                sipr_msg_get(m, (sipr_hdr_type_t)t));
 }
 
