@@ -318,11 +318,13 @@ static int conn_write(tp_conn_t *c, const char *buf, size_t len) {
 
 /* ---- reading -------------------------------------------------------------------- */
 
-static int only_crlf(const char *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != '\r' && p[i] != '\n')
-      return 0;
-  return 1;
+/* 1 when p[0..n) is the start of a CRLFCRLF ping ("\r", "\r\n",
+ * "\r\n\r"): all the framer may hold back between messages while a
+ * keep-alive is still arriving. Any other pending bytes, CRs and LFs
+ * included ("\n\n\n...", "\r\r..."), are a message in progress for the
+ * framer, which buffers them until max_stream_msg. */
+static int ping_prefix(const char *p, size_t n) {
+  return n < 4 && memcmp(p, "\r\n\r\n", n) == 0;
 }
 
 /* Hands every whole frame up. Returns 0, or -1 when the stream is broken. */
@@ -386,10 +388,10 @@ static void conn_read(tp_conn_t *c) {
   }
   if (c->doomed)
     return;
-  /* A message begun but not finished starts the partial timer; CRLFs
-   * between messages (keep-alives still arriving) do not. */
+  /* A message begun but not finished starts the partial timer; the start
+   * of a keep-alive between messages does not. */
   size_t pend = c->fr.len - c->fr.start;
-  if (pend && !only_crlf(c->fr.buf + c->fr.start, pend)) {
+  if (pend && !ping_prefix(c->fr.buf + c->fr.start, pend)) {
     if (!c->partial_since) {
       c->partial_since = c->last;
       if (!sipr_timer_armed(&c->timer) || c->timer.due > conn_deadline(c))

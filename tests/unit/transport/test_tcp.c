@@ -364,7 +364,9 @@ static void test_idle_timeout(void **state) {
 }
 
 /* A peer that stops inside a message is disconnected after
- * partial_timeout_ms; one that only sent CRLFs is not. */
+ * partial_timeout_ms, and so is one that sent only LFs (no keep-alive: a
+ * message start for the framer); one that sent the start of a CRLFCRLF
+ * ping is not. */
 static void test_partial_stall(void **state) {
   (void)state;
   sipr_tp_cfg_t cfg;
@@ -372,23 +374,26 @@ static void test_partial_stall(void **state) {
   cfg.partial_timeout_ms = 100;
   fx_t fx;
   fx_init(&fx, &cfg);
-  int c = tcp_client(fx.port), k = tcp_client(fx.port);
+  int c = tcp_client(fx.port), k = tcp_client(fx.port), l = tcp_client(fx.port);
   char req[2048];
   tcp_req(req, sizeof(req), "z9hG4bKs1", "body");
   send_all(c, req, strlen(req) - 10);
   send_all(k, "\r\n", 2);
+  send_all(l, "\n\n\n\n", 4);
   fx_pump(&fx, 5);
-  assert_int_equal(fx_stats(&fx).conns_open, 2);
+  assert_int_equal(fx_stats(&fx).conns_open, 3);
   fx_advance(&fx, 50);
-  assert_int_equal(fx_stats(&fx).conns_open, 2);
+  assert_int_equal(fx_stats(&fx).conns_open, 3);
   fx_advance(&fx, 60);
   sipr_tp_stats_t st = fx_stats(&fx);
-  assert_int_equal(st.conns_killed, 1);
+  assert_int_equal(st.conns_killed, 2);
   assert_int_equal(st.conns_open, 1);
   assert_true(closed_by_peer(&fx, c));
+  assert_true(closed_by_peer(&fx, l));
   assert_int_equal(fx.nrecv, 0);
   close(c);
   close(k);
+  close(l);
   fx_free(&fx);
 }
 
