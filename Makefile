@@ -50,6 +50,7 @@ fuzz: deps
 
 bench: build
 	$(BUILD)/bench/parse
+	$(BUILD)/bench/txn
 
 run: build
 	@echo "sipr $$($(BUILD)/sipr --version 2>/dev/null | head -1): built in $(BUILD)/sipr."

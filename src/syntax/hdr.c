@@ -29,11 +29,13 @@ static inline int lx_peek(const sipr_lex_t *lx) {
 /* Skips LWS / SWS; returns whether anything was skipped. CR and LF only
  * occur inside a value as part of a fold, so they count as white space. */
 static int lx_ws(sipr_lex_t *lx) {
-  const char *s = lx->p;
-  while (lx->p < lx->end &&
-         (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r' || *lx->p == '\n'))
-    lx->p++;
-  return lx->p != s;
+  /* Locals, not lx->p: stores through a char pointer would otherwise make
+   * the compiler reload the cursor on every byte. */
+  const char *s = lx->p, *p = s, *e = lx->end;
+  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    p++;
+  lx->p = p;
+  return p != s;
 }
 
 /* Consumes SWS c SWS (SEMI, COMMA, EQUAL, SLASH, COLON); 1 if found. */
@@ -50,41 +52,45 @@ static int lx_sep(sipr_lex_t *lx, char c) {
 }
 
 static sipr_str_t lx_run(sipr_lex_t *lx, unsigned cls) {
-  const char *s = lx->p;
-  while (lx->p < lx->end && sipr__is((unsigned char)*lx->p, cls))
-    lx->p++;
-  return sipr_str_make(s, (size_t)(lx->p - s));
+  const char *s = lx->p, *p = s, *e = lx->end;
+  while (p < e && sipr__is((unsigned char)*p, cls))
+    p++;
+  lx->p = p;
+  return sipr_str_make(s, (size_t)(p - s));
 }
 
 /* quoted-string = SWS DQUOTE *(qdtext / quoted-pair) DQUOTE. On success
  * *out is the text with its quotes. */
 static int lx_quoted(sipr_lex_t *lx, sipr_str_t *out) {
-  const char *s = lx->p;
-  if (lx_peek(lx) != '"')
+  const char *s = lx->p, *p = s, *e = lx->end;
+  if (p >= e || *p != '"')
     return lx_fail(lx, "expected quoted string");
-  lx->p++;
-  while (lx->p < lx->end) {
-    unsigned char c = (unsigned char)*lx->p;
+  p++;
+  while (p < e) {
+    unsigned char c = (unsigned char)*p;
     if (c == '"') {
-      lx->p++;
+      lx->p = p + 1;
       *out = sipr_str_make(s, (size_t)(lx->p - s));
       return 0;
     }
     if (c == '\\') {
       /* quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F) */
-      if (lx->p + 1 >= lx->end)
+      if (p + 1 >= e)
         break;
-      unsigned char n = (unsigned char)lx->p[1];
-      if (n == '\r' || n == '\n' || n > 0x7f)
+      unsigned char n = (unsigned char)p[1];
+      if (n == '\r' || n == '\n' || n > 0x7f) {
+        lx->p = p;
         return lx_fail(lx, "invalid quoted-pair");
-      lx->p += 2;
+      }
+      p += 2;
       continue;
     }
-    if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
+    if (c < 0x20 && c != '\t' && c != '\r' && c != '\n') {
+      lx->p = p;
       return lx_fail(lx, "control character in quoted string");
-    lx->p++;
+    }
+    p++;
   }
-  lx->p = s;
   return lx_fail(lx, "unterminated quoted string");
 }
 
@@ -99,16 +105,10 @@ static sipr_str_t unquote(sipr_str_t s) {
 static int lx_gen_value(sipr_lex_t *lx, sipr_str_t *out) {
   if (lx_peek(lx) == '"')
     return lx_quoted(lx, out);
-  const char *s = lx->p;
-  while (lx->p < lx->end) {
-    unsigned char c = (unsigned char)*lx->p;
-    if (!(sipr__is(c, SIPR_C_TOKEN) || c == ':' || c == '[' || c == ']'))
-      break;
-    lx->p++;
-  }
-  if (lx->p == s)
+  sipr_str_t v = lx_run(lx, SIPR_C_TOKEN | SIPR_C_HOSTX);
+  if (!v.len)
     return lx_fail(lx, "empty parameter value");
-  *out = sipr_str_make(s, (size_t)(lx->p - s));
+  *out = v;
   return 0;
 }
 
@@ -402,18 +402,19 @@ static int parse_one_addr(sipr_lex_t *lx, sipr_arena_t *a, sipr_addr_t *ad,
     } else {
       /* addr-spec: the URI runs to ';' (header params), ',' in lists, or
        * white space. A URI with ',', '?' or ';' must be in <> (§20). */
-      lx->p = q;
-      while (lx->p < lx->end) {
-        char c = *lx->p;
+      const char *p = q, *e = lx->end;
+      for (; p < e; p++) {
+        char c = *p;
         if (c == ';' || (list && c == ',') || c == ' ' || c == '\t' ||
             c == '\r' || c == '\n')
           break;
-        if (c == '?')
-          return lx_fail(lx, "URI with headers must be enclosed in <>");
-        if (c == '<' || c == '>' || c == '"')
-          return lx_fail(lx, "invalid character in addr-spec");
-        lx->p++;
+        if (c == '?' || c == '<' || c == '>' || c == '"') {
+          lx->p = p;
+          return lx_fail(lx, c == '?' ? "URI with headers must be enclosed in <>"
+                                      : "invalid character in addr-spec");
+        }
       }
+      lx->p = p;
       if (lx->p == q)
         return lx_fail(lx, "missing URI");
       if ((rc = parse_uri_at(lx, a, q, lx->p, &ad->uri)))
@@ -425,10 +426,12 @@ static int parse_one_addr(sipr_lex_t *lx, sipr_arena_t *a, sipr_addr_t *ad,
   {
     lx->p++;
     const char *us = lx->p;
-    while (lx->p < lx->end && *lx->p != '>')
-      lx->p++;
-    if (lx_eof(lx))
+    const char *gt = memchr(us, '>', (size_t)(lx->end - us));
+    if (!gt) {
+      lx->p = lx->end;
       return lx_fail(lx, "missing '>'");
+    }
+    lx->p = gt;
     if (lx->p == us)
       return lx_fail(lx, "empty URI in <>");
     if ((rc = parse_uri_at(lx, a, us, lx->p, &ad->uri)))

@@ -14,14 +14,15 @@ const unsigned char sipr__ctype[256] = {
 #define A SIPR_C_ALNUM
 #define H SIPR_C_HOST
 #define S SIPR_C_WS
+#define X SIPR_C_HOSTX
     ['\t'] = S, [' '] = S,
     /* token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" */
     ['-'] = T | W | H, ['.'] = T | W | H, ['!'] = T | W, ['%'] = T | W,
     ['*'] = T | W, ['_'] = T | W, ['+'] = T | W, ['`'] = T | W,
     ['\''] = T | W, ['~'] = T | W,
     /* word adds: ( ) < > : \ DQUOTE / [ ] ? { } */
-    ['('] = W, [')'] = W, ['<'] = W, ['>'] = W, [':'] = W | H, ['\\'] = W,
-    ['"'] = W, ['/'] = W, ['['] = W, [']'] = W, ['?'] = W, ['{'] = W,
+    ['('] = W, [')'] = W, ['<'] = W, ['>'] = W, [':'] = W | H | X, ['\\'] = W,
+    ['"'] = W, ['/'] = W, ['['] = W | X, [']'] = W | X, ['?'] = W, ['{'] = W,
     ['}'] = W,
 #define D(c) [c] = T | W | A | H
     D('0'), D('1'), D('2'), D('3'), D('4'), D('5'), D('6'), D('7'), D('8'),
@@ -37,6 +38,7 @@ const unsigned char sipr__ctype[256] = {
 #undef A
 #undef H
 #undef S
+#undef X
 };
 
 /* ---- methods ----------------------------------------------------------- */
