@@ -72,7 +72,8 @@ typedef struct sipr_uri {
  * filled (where = "uri", offset relative to p). Surrounding whitespace or
  * <> are not accepted: the caller strips what its grammar allows.
  * Also SIPR_ETOOBIG past SIPR_URI_MAX_LEN (err->status 414) or
- * SIPR_URI_MAX_PARAMS (400). out is left untouched on failure. */
+ * SIPR_URI_MAX_PARAMS (400). On failure *out holds a partial result that
+ * the caller discards. */
 int sipr_uri_parse(sipr_arena_t *a, const char *p, size_t len,
                    sipr_uri_t *out, sipr_perr_t *err);
 

@@ -32,7 +32,7 @@ static int lx_ws(sipr_lex_t *lx) {
   /* Locals, not lx->p: stores through a char pointer would otherwise make
    * the compiler reload the cursor on every byte. */
   const char *s = lx->p, *p = s, *e = lx->end;
-  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+  while (p < e && sipr__is((unsigned char)*p, SIPR_C_LWS))
     p++;
   lx->p = p;
   return p != s;

@@ -15,7 +15,8 @@ const unsigned char sipr__ctype[256] = {
 #define H SIPR_C_HOST
 #define S SIPR_C_WS
 #define X SIPR_C_HOSTX
-    ['\t'] = S, [' '] = S,
+#define L SIPR_C_LWS
+    ['\t'] = S | L, [' '] = S | L, ['\r'] = L, ['\n'] = L,
     /* token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" */
     ['-'] = T | W | H, ['.'] = T | W | H, ['!'] = T | W, ['%'] = T | W,
     ['*'] = T | W, ['_'] = T | W, ['+'] = T | W, ['`'] = T | W,
@@ -39,6 +40,7 @@ const unsigned char sipr__ctype[256] = {
 #undef H
 #undef S
 #undef X
+#undef L
 };
 
 /* ---- methods ----------------------------------------------------------- */
@@ -469,7 +471,7 @@ int sipr_msg_parse(sipr_arena_t *a, const char *buf, size_t len,
       }
       break;
     }
-    while (q < fe && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+    while (q < fe && sipr__is((unsigned char)*q, SIPR_C_LWS))
       q++;
     const char *ve = fe;
     while (ve > q && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r' ||

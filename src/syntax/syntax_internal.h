@@ -11,6 +11,7 @@
 #define SIPR_C_HOST 0x08   /* hostname/IPv4/IPv6 characters, no brackets */
 #define SIPR_C_WS 0x10     /* SP / HTAB */
 #define SIPR_C_HOSTX 0x20  /* ':' '[' ']': host values beside token chars */
+#define SIPR_C_LWS 0x40    /* SP / HTAB / CR / LF (inside a folded value) */
 extern const unsigned char sipr__ctype[256];
 
 static inline int sipr__is(unsigned char c, unsigned cls) {

@@ -656,7 +656,6 @@ static int parse_other(pctx_t *c, const char *s, const char *end) {
  * parameters or headers. */
 int sipr_uri_parse(sipr_arena_t *a, const char *p, size_t len, sipr_uri_t *out,
                    sipr_perr_t *err) {
-  sipr_uri_t u;
   pctx_t c;
   size_t i;
   int rc;
@@ -664,15 +663,16 @@ int sipr_uri_parse(sipr_arena_t *a, const char *p, size_t len, sipr_uri_t *out,
     return sipr_perr_set(err, SIPR_EINVAL, 500, "uri", 0, "invalid argument");
   if (len > SIPR_URI_MAX_LEN)
     return sipr_perr_set(err, SIPR_ETOOBIG, 414, "uri", SIPR_URI_MAX_LEN, "URI too long");
-  memset(&u, 0, sizeof(u));
-  u.port = -1;
-  u.raw = sipr_str_make(p, len);
+  /* Parsed in place: on failure *out holds a partial result, to discard. */
+  memset(out, 0, sizeof(*out));
+  out->port = -1;
+  out->raw = sipr_str_make(p, len);
   c.a = a;
   c.base = p;
   c.err = err;
-  c.u = &u;
-  c.ptail = &u.params;
-  c.htail = &u.headers;
+  c.u = out;
+  c.ptail = &out->params;
+  c.htail = &out->headers;
   c.nparams = c.nheaders = 0;
   /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
   if (len == 0 || !is_alpha((unsigned char)p[0]))
@@ -684,22 +684,19 @@ int sipr_uri_parse(sipr_arena_t *a, const char *p, size_t len, sipr_uri_t *out,
   }
   if (i == len)
     return fail(&c, p + i, "missing scheme");
-  u.scheme_str = sipr_str_make(p, i);
+  out->scheme_str = sipr_str_make(p, i);
   const char *rest = p + i + 1, *end = p + len;
-  if (SIPR_STR_CASEEQ_LIT(u.scheme_str, "sip") || SIPR_STR_CASEEQ_LIT(u.scheme_str, "sips")) {
-    u.scheme = i == 3 ? SIPR_URI_SIP : SIPR_URI_SIPS;
+  if (SIPR_STR_CASEEQ_LIT(out->scheme_str, "sip") || SIPR_STR_CASEEQ_LIT(out->scheme_str, "sips")) {
+    out->scheme = i == 3 ? SIPR_URI_SIP : SIPR_URI_SIPS;
     rc = parse_sip(&c, rest, end);
-  } else if (SIPR_STR_CASEEQ_LIT(u.scheme_str, "tel")) {
-    u.scheme = SIPR_URI_TEL;
+  } else if (SIPR_STR_CASEEQ_LIT(out->scheme_str, "tel")) {
+    out->scheme = SIPR_URI_TEL;
     rc = parse_tel(&c, rest, end);
   } else {
-    u.scheme = SIPR_URI_OTHER;
+    out->scheme = SIPR_URI_OTHER;
     rc = parse_other(&c, rest, end);
   }
-  if (rc)
-    return rc;
-  *out = u;
-  return 0;
+  return rc;
 }
 
 /* ---- comparison (§19.1.4, RFC 3966 §4) -----------------------------------*/
