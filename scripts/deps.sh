@@ -8,13 +8,13 @@ PKGS=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # libraries
-  libjansson-dev
+  libjansson-dev libsqlite3-dev sqlite3 libssl-dev libfyaml-dev
   # tests
   libcmocka-dev python3
   # parse benchmark peers
   libosip2-dev libsofia-sip-ua-dev
   # interop peers
-  sip-tester
+  sip-tester sipsak
 )
 
 missing=()
