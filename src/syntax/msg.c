@@ -175,6 +175,40 @@ __attribute__((constructor)) static void lookup_build(void) {
   }
 }
 
+/* Table names hold only letters and '-': OR-ing 0x20 lower-cases a letter,
+ * keeps '-', and maps no other token character onto either, so a name
+ * matches when (name | 0x20) equals the lower-cased table name. Words of
+ * 8 (or 4) bytes at a time, the last one overlapping; never past len. */
+static inline int name_eq_lower(const char *name, const char *ln, size_t len) {
+  if (len >= 8) {
+    uint64_t a, b;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+      memcpy(&a, name + i, 8);
+      memcpy(&b, ln + i, 8);
+      if ((a | 0x2020202020202020ull) != b)
+        return 0;
+    }
+    if (i == len)
+      return 1;
+    memcpy(&a, name + len - 8, 8);
+    memcpy(&b, ln + len - 8, 8);
+    return (a | 0x2020202020202020ull) == b;
+  }
+  if (len >= 4) {
+    uint32_t a, b, c, d;
+    memcpy(&a, name, 4);
+    memcpy(&b, ln, 4);
+    memcpy(&c, name + len - 4, 4);
+    memcpy(&d, ln + len - 4, 4);
+    return (a | 0x20202020u) == b && (c | 0x20202020u) == d;
+  }
+  for (size_t i = 0; i < len; i++)
+    if ((char)(name[i] | 0x20) != ln[i])
+      return 0;
+  return 1;
+}
+
 sipr_hdr_type_t sipr_hdr_lookup(const char *name, size_t len) {
   if (len <= 1) {
     unsigned char c = len ? sipr_lower((unsigned char)name[0]) : 0;
@@ -183,16 +217,8 @@ sipr_hdr_type_t sipr_hdr_lookup(const char *name, size_t len) {
   unsigned h = name_hash(name, len);
   unsigned t;
   while ((t = lookup[h]) != 0) {
-    if (lookup_len[t] == len) {
-      /* Table names hold only letters and '-': OR-ing 0x20 lower-cases a
-       * letter, keeps '-', and maps no other token character onto either. */
-      const char *ln = lookup_lower[t];
-      size_t i = 0;
-      while (i < len && (char)(name[i] | 0x20) == ln[i])
-        i++;
-      if (i == len)
-        return (sipr_hdr_type_t)t;
-    }
+    if (lookup_len[t] == len && name_eq_lower(name, lookup_lower[t], len))
+      return (sipr_hdr_type_t)t;
     h = (h + 1) & (LOOKUP_SIZE - 1);
   }
   return SIPR_HDR_OTHER;

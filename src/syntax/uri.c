@@ -411,23 +411,22 @@ static int sip_params_headers(pctx_t *c, const char **qp, const char *end) {
   sipr_param_t *p;
   int rc;
   while (q < end && *q == ';') {
+    /* One pass: '=', ';' and '?' are outside the paramchar classes, so
+     * the scan stops at the delimiter or at the first invalid byte. */
     const char *ns = ++q, *vs = NULL;
-    size_t bad;
-    while (q < end && *q != '=' && *q != ';' && *q != '?')
-      q++;
+    q = ns + scan(ns, (size_t)(end - ns), C_UNRES | C_PARAM, 1);
+    if (q < end && *q != '=' && *q != ';' && *q != '?')
+      return fail(c, q, "invalid character in parameter");
     if (q == ns)
       return fail(c, ns, "empty parameter name");
-    if ((bad = scan(ns, (size_t)(q - ns), C_UNRES | C_PARAM, 1)) < (size_t)(q - ns))
-      return fail(c, ns + bad, "invalid character in parameter");
     sipr_str_t name = sipr_str_make(ns, (size_t)(q - ns)), value = SIPR_STR_NULL;
     if (q < end && *q == '=') {
       vs = ++q;
-      while (q < end && *q != ';' && *q != '?')
-        q++;
+      q = vs + scan(vs, (size_t)(end - vs), C_UNRES | C_PARAM, 1);
+      if (q < end && *q != ';' && *q != '?')
+        return fail(c, q, "invalid character in parameter");
       if (q == vs)
         return fail(c, vs, "empty parameter value");
-      if ((bad = scan(vs, (size_t)(q - vs), C_UNRES | C_PARAM, 1)) < (size_t)(q - vs))
-        return fail(c, vs + bad, "invalid character in parameter");
       value = sipr_str_make(vs, (size_t)(q - vs));
     }
     if ((rc = add_param(c, &c->ptail, &c->nparams, ns, name, value, &p)))
@@ -495,6 +494,7 @@ static int parse_sip(pctx_t *c, const char *s, const char *end) {
   }
   /* hostport = host [ ":" port ] */
   const char *hs = q;
+  int host_fast = 0;
   if (q < end && *q == '[') {
     /* RFC 5118 §4.3/4.4: a port is only ever after the ']'. */
     const char *rb = memchr(q, ']', (size_t)(end - q));
@@ -504,8 +504,34 @@ static int parse_sip(pctx_t *c, const char *s, const char *end) {
     if (q < end && *q != ':' && *q != ';' && *q != '?')
       return fail(c, q, "invalid character after IPv6 reference");
   } else {
-    while (q < end && *q != ':' && *q != ';' && *q != '?')
-      q++;
+    /* Fast path for the common case, a plain hostname: one pass that
+     * checks the §25.1 label rules as it finds the end of the host. Any
+     * doubt (an IP, a trailing dot, a bad label, an odd byte) leaves
+     * fast_ok at 0 and host_check() below decides, with its reasons. */
+    const char *lab = q;
+    int alpha = 0, fast_ok = 1;
+    for (; q < end; q++) {
+      unsigned char ch = (unsigned char)*q;
+      if (cls[ch] & C_ALNUM) {
+        alpha |= ch > '9';
+      } else if (ch == '-') {
+        fast_ok &= q != lab;
+      } else if (ch == '.') {
+        fast_ok &= q != lab && q[-1] != '-';
+        lab = q + 1;
+      } else {
+        break;
+      }
+    }
+    fast_ok &= alpha && q > hs && lab < q && q[-1] != '-' &&
+               is_alpha((unsigned char)*lab) &&
+               (q == end || *q == ':' || *q == ';' || *q == '?');
+    if (!fast_ok) {
+      q = hs;
+      while (q < end && *q != ':' && *q != ';' && *q != '?')
+        q++;
+    }
+    host_fast = fast_ok;
     if (q < end && *q == ':') {
       /* RFC 5118 §4.2: "sip:2001:db8::10" is not a host and a port. Said
        * only when what precedes the ':' could be an IPv6 group. */
@@ -521,9 +547,13 @@ static int parse_sip(pctx_t *c, const char *s, const char *end) {
       }
     }
   }
-  const char *why = host_check(hs, (size_t)(q - hs), &u->host_type, NULL, &bad);
-  if (why)
-    return fail(c, hs + bad, why);
+  if (host_fast) {
+    u->host_type = SIPR_HOST_NAME;
+  } else {
+    const char *why = host_check(hs, (size_t)(q - hs), &u->host_type, NULL, &bad);
+    if (why)
+      return fail(c, hs + bad, why);
+  }
   u->host = sipr_str_make(hs, (size_t)(q - hs));
   if (q < end && *q == ':') {
     const char *ps = ++q;
