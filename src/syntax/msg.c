@@ -262,6 +262,8 @@ static const char *line_end(const char *p, const char *end, const char **bare) {
 /* SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT (§25.1); returns 1 for a
  * well-formed version, 2 when it is also 2.0. */
 static int check_version(sipr_str_t v) {
+  if (v.len == 7 && memcmp(v.p, "SIP/2.0", 7) == 0)
+    return 2; /* the form nearly every message has */
   if (v.len < 7 || !sipr_str_caseeq(sipr_str_make(v.p, 4), SIPR_STR("SIP/")))
     return 0;
   size_t i = 4, d1 = 0, d2 = 0;
