@@ -16,7 +16,7 @@
  * terminated callback.
  *
  * Branches we create are "z9hG4bK" + 4 hex digits of the table bucket +
- * random; a response finds its client transaction in that bucket only.
+ * 2 hex digits of the worker + random; a response finds its client transaction in that bucket only.
  * Server transactions live in the bucket of a seeded hash of the request's
  * branch (or, for RFC 2543 requests without the magic cookie, of its
  * Call-ID and CSeq number), so ACK and CANCEL land where their INVITE is.
@@ -25,8 +25,9 @@
  * come from several threads; but a transaction's state, timers and
  * callbacks belong to the layer's loop, and every call below except
  * sipr_txn_new_branch() and sipr_txn_count() must be made on that loop's
- * thread. Handing a message to a transaction owned by another worker's
- * loop is not done yet: run one layer per loop.
+ * thread. Run one layer per loop; the branch names the layer's worker
+ * (cfg.worker), and the stack (include/sipr/stack.h) hands a response
+ * that reached another worker to the layer that owns its transaction.
  *
  * Reentrancy: callbacks may call sipr_txn_respond(), sipr_txn_client_new()
  * and the accessors. A transaction is never freed while the TU is inside
@@ -100,6 +101,10 @@ typedef struct sipr_txn_cfg {
    * instead of retransmitting for 32 s into a full table; 0 drops it. An
    * ACK is never answered. Either way it is counted (sipr_txn_stats_t). */
   int overload_503;
+  /* The worker (0..255) whose loop runs this layer, written in the branches
+   * it creates (sipr_txn_branch_worker()) so that a response reaching
+   * another worker is handed to this one (include/sipr/stack.h). Default 0. */
+  unsigned worker;
 } sipr_txn_cfg_t;
 
 void sipr_txn_cfg_default(sipr_txn_cfg_t *cfg);
@@ -162,10 +167,18 @@ void sipr_txn_layer_recv(sipr_txn_layer_t *l, sipr_msg_t *msg,
                          const sipr_tp_src_t *src);
 
 /* Writes a new branch for a client transaction into buf (at least 40
- * bytes): "z9hG4bK" + bucket + random, NUL-terminated. Returns its length
- * (27), or 0 when cap is too small. Thread-safe. The TU puts it in the Via
- * it builds, then calls sipr_txn_client_new(). */
+ * bytes): "z9hG4bK" + 4 hex digits of the bucket + 2 hex digits of the
+ * worker (cfg.worker) + 14 hex digits of random, NUL-terminated. Returns
+ * its length (27), or 0 when cap is too small. Thread-safe. The TU puts it
+ * in the Via it builds, then calls sipr_txn_client_new(). */
 size_t sipr_txn_new_branch(sipr_txn_layer_t *l, char *buf, size_t cap);
+
+/* The worker written in a branch of the sipr_txn_new_branch() form, or -1
+ * when branch does not have that form (no magic cookie, not 27 characters,
+ * or the digits are not hex). A branch someone else made may happen to
+ * have the form: the worker named then finds no transaction, as any
+ * worker would. Thread-safe. */
+int sipr_txn_branch_worker(sipr_str_t branch);
 
 /* Starts a client transaction for the request text req (which carries our
  * top Via with a branch from sipr_txn_new_branch()), sent to dest. The

@@ -332,7 +332,7 @@ static int conn_drain(tp_conn_t *c) {
   sipr_tp_t *tp = c->tp;
   const char *p;
   size_t len;
-  int rc;
+  int rc = 0; /* set by the loop; GCC -O2 + ASan sees a maybe-uninitialized */
   while (!c->doomed && (rc = sipr_framer_next(&c->fr, &p, &len)) >= 0) {
     if (rc == SIPR_FRAME_MSG) {
       c->partial_since = 0; /* progress */

@@ -6,7 +6,7 @@
  *
  * Table: one array of buckets, each a singly linked chain with its own
  * mutex. A client transaction sits in the bucket written in its branch
- * ("z9hG4bK" + 4 hex digits + random); a server transaction in the bucket
+ * ("z9hG4bK" + 4 hex digits + 2 of the worker + random); a server transaction in the bucket
  * of a seeded hash of its branch (RFC 2543: of Call-ID and CSeq number), so
  * the ACK and the CANCEL of an INVITE hash where the INVITE is. The locks
  * cover the chains only; a transaction's state belongs to the loop.
@@ -69,7 +69,8 @@ const char *sipr_txn_state_name(sipr_txn_state_t s) {
 
 /* Stream transports get no retransmission timers (§17.1.1.2, §17.1.2.2,
  * §17.2.1) and zero D, I, J, K. Same rule as sipr_tp_reliable(), kept here
- * so the layer does not link the transport library. */
+ * so the state machines need nothing of the transport library (only the
+ * stack, stack.c, calls into it). */
 static int txn_reliable(sipr_tp_proto_t p) {
   return p == SIPR_TP_TCP || p == SIPR_TP_TLS || p == SIPR_TP_WS ||
          p == SIPR_TP_WSS;
@@ -98,9 +99,25 @@ size_t sipr_txn_new_branch(sipr_txn_layer_t *l, char *buf, size_t cap) {
   uint64_t r = layer_random(l);
   unsigned bucket =
       (unsigned)(sipr__txn_mix64(r ^ l->hash_seed) >> 16) & l->mask;
-  int n = snprintf(buf, cap, SIPR_TXN_COOKIE "%04x%016llx", bucket,
-                   (unsigned long long)r);
+  int n = snprintf(buf, cap, SIPR_TXN_COOKIE "%04x%02x%014llx", bucket,
+                   l->cfg.worker & 0xffu,
+                   (unsigned long long)(r & 0xffffffffffffffULL));
   return n > 0 ? (size_t)n : 0;
+}
+
+int sipr_txn_branch_worker(sipr_str_t branch) {
+  if (branch.len != SIPR_TXN_COOKIE_LEN + 20 || !sipr__txn_has_cookie(branch))
+    return -1;
+  int w = 0;
+  for (size_t i = 0; i < 20; i++) {
+    char c = sipr_lower((unsigned char)branch.p[SIPR_TXN_COOKIE_LEN + i]);
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0)
+      return -1;
+    if (i == 4 || i == 5)
+      w = (w << 4) | d;
+  }
+  return w;
 }
 
 /* ---- the layer ---- */
@@ -119,7 +136,7 @@ sipr_txn_layer_t *sipr_txn_layer_new(sipr_loop_t *loop,
     l->cfg = *cfg;
   else
     sipr_txn_cfg_default(&l->cfg);
-  if (!l->cfg.t1 || !l->cfg.t2 || l->cfg.t2 < l->cfg.t1) {
+  if (!l->cfg.t1 || !l->cfg.t2 || l->cfg.t2 < l->cfg.t1 || l->cfg.worker > 255) {
     free(l);
     return NULL;
   }

@@ -271,8 +271,29 @@ static void test_match_17_1_3_garbage_branches(void **state) {
   assert_int_equal(s.stray_responses, 9);
 }
 
+/* The worker index is written in the branch and read back; branches of
+ * other forms name no worker. */
+static void test_match_branch_worker(void **state) {
+  (void)state;
+  fx.cfg.worker = 0xa7;
+  fx_start();
+  char b[64];
+  for (unsigned i = 0; i < 100; i++) {
+    assert_int_equal(sipr_txn_new_branch(fx.l, b, sizeof(b)), 27);
+    assert_memory_equal(b + 11, "a7", 2);
+    assert_int_equal(sipr_txn_branch_worker(sipr_str_make(b, 27)), 0xa7);
+  }
+  assert_int_equal(sipr_txn_branch_worker(SIPR_STR("z9hG4bK0001FF0123456789abcd")), 255);
+  assert_int_equal(sipr_txn_branch_worker(SIPR_STR("Z9HG4BK00010a0123456789abcd")), 10);
+  assert_int_equal(sipr_txn_branch_worker(SIPR_STR("z9hG4bK00010a0123456789abc")), -1);
+  assert_int_equal(sipr_txn_branch_worker(SIPR_STR("z9hG4bK00010a0123456789abcde")), -1);
+  assert_int_equal(sipr_txn_branch_worker(SIPR_STR("z9hG4bK00010g0123456789abcd")), -1);
+  assert_int_equal(sipr_txn_branch_worker(SIPR_STR("x9hG4bK00010a0123456789abcd")), -1);
+  assert_int_equal(sipr_txn_branch_worker(SIPR_STR("")), -1);
+}
+
 /* Branches: "z9hG4bK" + 4 hex digits of a bucket below the table size +
- * 16 hex digits; unique. */
+ * 2 hex digits of the worker (default 0) + 14 hex digits; unique. */
 static void test_match_new_branch(void **state) {
   fx.cfg.buckets = 10; /* rounded up to 16 */
   fx_start();
@@ -287,6 +308,8 @@ static void test_match_new_branch(void **state) {
       assert_non_null(strchr("0123456789abcdef", b[j]));
     char d[5] = {b[7], b[8], b[9], b[10], 0};
     assert_true(strtoul(d, NULL, 16) < 16);
+    assert_memory_equal(b + 11, "00", 2);
+    assert_int_equal(sipr_txn_branch_worker(sipr_str_make(b, 27)), 0);
     assert_string_not_equal(b, prev);
     memcpy(seen[i], b, 28);
     memcpy(prev, b, 28);
@@ -441,6 +464,7 @@ int test_match(void) {
       T(test_match_17_1_3_response),
       T(test_match_17_1_3_garbage_branches),
       T(test_match_new_branch),
+      T(test_match_branch_worker),
       T(test_match_client_new_errors),
       T(test_match_cap_client),
       T(test_match_cap_server_503),
