@@ -38,17 +38,27 @@ int main(int argc, char **argv) {
   char spec[64];
   sipr_tp_addr_t a;
   g_loop = sipr_loop_new(NULL);
-  sipr_tp_t *tp = g_loop ? sipr_tp_new(g_loop, NULL, &ops, NULL) : NULL;
+  sipr_tp_t *tp = NULL;
   snprintf(spec, sizeof(spec), "udp:127.0.0.1:%d", port);
-  if (!tp || sipr_tp_addr_parse(spec, &a) || sipr_tp_listen(tp, &a)) {
-    fprintf(stderr, "tp_uas: cannot listen on %s\n", spec);
-    return 1;
-  }
-  a = *sipr_tp_local(tp, 0);
-  a.proto = SIPR_TP_TCP;
-  if (sipr_tp_listen(tp, &a)) {
-    fprintf(stderr, "tp_uas: cannot listen on TCP port %d\n", sipr_tp_addr_port(&a));
-    return 1;
+  /* With port 0, the UDP port the kernel picks may be taken for TCP (a
+   * busy machine has many TCP ports in use): then start over. */
+  for (int attempt = 0; attempt < 20; attempt++) {
+    tp = g_loop ? sipr_tp_new(g_loop, NULL, &ops, NULL) : NULL;
+    if (!tp || sipr_tp_addr_parse(spec, &a) || sipr_tp_listen(tp, &a)) {
+      fprintf(stderr, "tp_uas: cannot listen on %s\n", spec);
+      return 1;
+    }
+    a = *sipr_tp_local(tp, 0);
+    a.proto = SIPR_TP_TCP;
+    if (sipr_tp_listen(tp, &a) == 0)
+      break;
+    if (port != 0 || attempt == 19) {
+      fprintf(stderr, "tp_uas: cannot listen on TCP port %d\n",
+              sipr_tp_addr_port(&a));
+      return 1;
+    }
+    sipr_tp_free(tp);
+    tp = NULL;
   }
   printf("%d\n", sipr_tp_addr_port(&a));
   fflush(stdout);
