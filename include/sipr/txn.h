@@ -166,6 +166,15 @@ void sipr_txn_layer_free(sipr_txn_layer_t *l);
 void sipr_txn_layer_recv(sipr_txn_layer_t *l, sipr_msg_t *msg,
                          const sipr_tp_src_t *src);
 
+/* Tells the layer that stream connection conn_id closed or failed (the
+ * transport's conn_closed callback). Client transactions still waiting on
+ * it (ICT Calling/Proceeding, NICT Trying/Proceeding) get transport_error
+ * and terminate at once (§17.1.4) instead of waiting for Timer B/F. Server
+ * transactions keep their state (RFC 6026 §8.8): their response routing
+ * falls back per §18.2.2. Walks the table (connection closes are rare).
+ * Call on the layer's loop thread. Returns how many transactions failed. */
+unsigned sipr_txn_layer_conn_closed(sipr_txn_layer_t *l, uint64_t conn_id);
+
 /* Writes a new branch for a client transaction into buf (at least 40
  * bytes): "z9hG4bK" + 4 hex digits of the bucket + 2 hex digits of the
  * worker (cfg.worker) + 14 hex digits of random, NUL-terminated. Returns

@@ -236,6 +236,16 @@ static void on_tp_recv(void *user, sipr_tp_t *tp, sipr_msg_t *msg,
   sipr_stack_recv(w->s, w->index, msg, src);
 }
 
+/* A connection of this worker closed: its client transactions fail now
+ * (§17.1.4); requests go out on the sender's own transport, so the
+ * connection and the transactions that used it share a worker. */
+static void on_tp_closed(void *user, sipr_tp_t *tp, uint64_t conn_id) {
+  (void)tp;
+  stk_worker_t *w = user;
+  if (w->txn)
+    sipr_txn_layer_conn_closed(w->txn, conn_id);
+}
+
 static int on_send_request(void *ctx, const sipr_tp_addr_t *dest,
                            const char *buf, size_t len, uint64_t *conn_id) {
   stk_worker_t *w = ctx;
@@ -273,7 +283,8 @@ sipr_stack_t *sipr_stack_new(unsigned workers, const sipr_tp_cfg_t *tp_cfg,
     s->user = *user;
   s->user_ctx = user_ctx;
   atomic_init(&s->stopping, 0);
-  static const sipr_tp_user_ops_t tp_ops = {.recv = on_tp_recv};
+  static const sipr_tp_user_ops_t tp_ops = {.recv = on_tp_recv,
+                                            .conn_closed = on_tp_closed};
   static const sipr_txn_tp_ops_t txn_tp_ops = {.send_request = on_send_request,
                                                .send_response = on_send_response};
   for (unsigned i = 0; i < workers; i++) {

@@ -387,6 +387,40 @@ void sipr__txn_transport_error(sipr_txn_t *t) {
     l->user.transport_error(l->user_ctx, t);
 }
 
+/* Whether a client transaction is still waiting for a response. */
+static int client_pending(const sipr_txn_t *t) {
+  return t->state == SIPR_ICT_CALLING || t->state == SIPR_ICT_PROCEEDING ||
+         t->state == SIPR_NICT_TRYING || t->state == SIPR_NICT_PROCEEDING;
+}
+
+unsigned sipr_txn_layer_conn_closed(sipr_txn_layer_t *l, uint64_t conn_id) {
+  unsigned failed = 0;
+  if (!l || conn_id == 0)
+    return 0;
+  for (unsigned i = 0; i <= l->mask; i++) {
+    sipr_txn_bucket_t *b = &l->buckets[i];
+    for (;;) {
+      /* Find one under the lock; fail it outside (terminating unlinks,
+       * which takes the lock, and the TU callback may start others). */
+      sipr_txn_t *hit = NULL;
+      pthread_mutex_lock(&b->mu);
+      for (sipr_txn_t *t = b->head; t; t = t->next)
+        if (!sipr__txn_is_server(t) && t->conn_id == conn_id &&
+            client_pending(t)) {
+          hit = t;
+          break;
+        }
+      pthread_mutex_unlock(&b->mu);
+      if (!hit)
+        break;
+      sipr__txn_transport_error(hit); /* §17.1.4 */
+      sipr__txn_terminate(hit);
+      failed++;
+    }
+  }
+  return failed;
+}
+
 void sipr__txn_timeout(sipr_txn_t *t) {
   sipr_txn_layer_t *l = t->layer;
   l->stats.timeouts++;

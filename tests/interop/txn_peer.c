@@ -21,7 +21,7 @@
  *       and at the end "RESULT ..." (UAC) and "SUMMARY name=value ..."
  *       (the TU's counts and the layers' counters).
  *
- *   MODE --uac METHOD --to udp:HOST:PORT --expect timeout|STATUS [--run MS]
+ *   MODE --uac METHOD --to udp:HOST:PORT --expect timeout|tperror|STATUS [--run MS]
  *       sends one request through sipr_txn_client_new() and exits when the
  *       client transaction terminates: 0 when the outcome was the expected
  *       one (a timeout, or that final status), 1 otherwise, 2 when it did
@@ -80,7 +80,7 @@ static struct {
   const char *method;
   sipr_tp_addr_t to;
   int have_to;
-  int expect_timeout;
+  int expect_timeout, expect_tperror;
   unsigned expect_status;
   long run_ms;
   long delay_ms, ring_ms, linger_ms;
@@ -188,6 +188,8 @@ static void on_tp_closed(void *user, sipr_tp_t *tp, uint64_t conn_id) {
   (void)tp;
   printf("CLOSED %ld %llu\n", now_ms(), (unsigned long long)conn_id);
   fflush(stdout);
+  if (g.txn)
+    sipr_txn_layer_conn_closed(g.txn, conn_id); /* §17.1.4 */
 }
 
 /* ---- UAC ---- */
@@ -537,6 +539,8 @@ static int parse_args(int argc, char **argv) {
       NEED_VAL();
       if (!strcmp(val, "timeout"))
         g.expect_timeout = 1;
+      else if (!strcmp(val, "tperror"))
+        g.expect_tperror = 1;
       else if (parse_long(val, 100, 699, &v) == 0)
         g.expect_status = (unsigned)v;
       else
@@ -570,7 +574,7 @@ static int parse_args(int argc, char **argv) {
   }
   if (g.uac == g.uas || !g.nlisten)
     return -1;
-  if (g.uac && (!g.have_to || (!g.expect_timeout && !g.expect_status)))
+  if (g.uac && (!g.have_to || (!g.expect_timeout && !g.expect_tperror && !g.expect_status)))
     return -1;
   return 0;
 }
@@ -685,6 +689,12 @@ int main(int argc, char **argv) {
       printf("RESULT fail: the client transaction did not terminate in %ld ms\n",
              g.run_ms);
       status = 2;
+    } else if (g.expect_tperror) {
+      status = g.got_tperror && !g.got_timeout ? 0 : 1;
+      printf("RESULT %s: expected transport error, got %s\n",
+             status ? "fail" : "ok",
+             g.got_tperror ? "transport error" : g.got_timeout ? "timeout"
+                                                               : "a final response");
     } else if (g.expect_timeout) {
       status = g.got_timeout ? 0 : 1;
       printf("RESULT %s: expected timeout, got %s\n", status ? "fail" : "ok",

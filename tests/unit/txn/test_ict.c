@@ -274,6 +274,24 @@ static void test_ict_17_1_4_transport_error_on_timer_a(void **state) {
 
 /* §17.1.4: the first send fails: sipr_txn_client_new() returns the error,
  * no callback fires, nothing is kept. */
+/* §17.1.4: the TCP connection an INVITE went out on fails before any
+ * response: transport error and Terminated at once, not Timer B. A server
+ * transaction is never failed this way (RFC 6026 §8.8). */
+static void test_ict_17_1_4_connection_closed(void **state) {
+  sipr_txn_t *t = start_invite(SIPR_TP_TCP, NULL);
+  fx_advance(100);
+  assert_int_equal(sipr_txn_layer_conn_closed(fx.l, 8), 0); /* not ours */
+  assert_int_equal(sipr_txn_state(t), SIPR_ICT_CALLING);
+  assert_int_equal(sipr_txn_layer_conn_closed(fx.l, 7), 1);
+  assert_int_equal(fx_count_ev(EV_TPERR), 1);
+  assert_int_equal(fx_last_ev(EV_TPERR)->t, t);
+  assert_int_equal(fx_last_ev(EV_TERMINATED)->at, 100);
+  assert_int_equal(sipr_txn_count(fx.l), 0);
+  assert_int_equal(fx_count_ev(EV_TIMEOUT), 0);
+  /* nothing left to fail */
+  assert_int_equal(sipr_txn_layer_conn_closed(fx.l, 7), 0);
+}
+
 static void test_ict_17_1_4_first_send_fails(void **state) {
   assert_int_equal(sipr_txn_new_branch(fx.l, br, sizeof(br)), 27);
   rq_t r = {.branch = br};
@@ -339,6 +357,7 @@ int test_ict(void) {
       T(test_ict_rfc6026_8_4_calling_2xx_accepted_timer_m),
       T(test_ict_rfc6026_8_4_proceeding_2xx_accepted),
       T(test_ict_17_1_4_transport_error_on_timer_a),
+      T(test_ict_17_1_4_connection_closed),
       T(test_ict_17_1_4_first_send_fails),
       T(test_ict_17_1_4_ack_send_fails),
       T(test_ict_17_1_4_ack_resend_fails),
