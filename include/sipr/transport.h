@@ -192,6 +192,18 @@ int sipr_tp_send_response(sipr_tp_t *tp, const sipr_tp_src_t *src,
 int sipr_tp_send(sipr_tp_t *tp, const sipr_tp_addr_t *dest, uint64_t conn_id,
                  const char *buf, size_t len);
 
+/* UDP sends made while a batch of received datagrams is handed up (from
+ * the recv callback, or anything it calls) and leaving from the socket
+ * that batch came in on are queued: their bytes are copied, and the
+ * queue leaves with one sendmmsg() once the datagrams of that batch have
+ * been handed up, before the transport's I/O callback returns (nothing
+ * waits past the batch; a full queue is sent at once and queuing goes
+ * on). Such a send returns 0: a failure when the queue leaves (rare on
+ * UDP: EAGAIN or ENOBUFS on a full socket buffer) is reported by
+ * tx_errors, not by a return value, as a datagram lost on the way would
+ * be (the transaction layer retransmits, §17). Sends from timers, over
+ * other sockets, and over TCP leave at once, as documented above. */
+
 /* The worker (cfg.worker) that owns connection conn_id: a message for a
  * connection of another worker is handed to that worker's loop
  * (sipr_loop_post()) and sent from there. */
@@ -209,6 +221,9 @@ typedef struct sipr_tp_stats {
                             datagrams, responses with a foreign Via */
   uint64_t rx_foreign_via; /* of which §18.1.2 foreign-Via responses */
   uint64_t tx_errors;    /* sends that failed */
+  uint64_t tx_batches;   /* sendmmsg() calls sending the UDP datagrams
+                            queued during a receive batch (see the note
+                            after sipr_tp_send()) */
   uint64_t conns_open;   /* connections open now (a gauge) */
   uint64_t conns_accepted, conns_connected; /* totals, each way */
   uint64_t conns_refused;/* accepts or connects refused by a cap */

@@ -5,7 +5,8 @@
  *   tp.c    the object: config, listen list, aliases, stats, the receive
  *           path shared by every protocol (parse, check, §18.1.2 filter,
  *           §18.2.1 Via rewrite, error answers), send routing (§18.2.2)
- *   udp.c   UDP sockets: recvmmsg batches, sendto
+ *   udp.c   UDP sockets: recvmmsg batches; sends from one socket queued
+ *           while its batch is handed up, then one sendmmsg; else sendto
  *   tcp.c   TCP listeners and connections: connection table, framing,
  *           keep-alives, write queues, timers and caps
  *
@@ -26,6 +27,8 @@
 #define TP_ALIAS_LEN 256
 #define TP_UDP_BATCH 32      /* datagrams per recvmmsg() */
 #define TP_UDP_BUF 65536     /* one datagram buffer (§18.1.1: up to 65,535) */
+#define TP_UDP_OUT (256u << 10) /* bytes of UDP sends queued during a batch
+                                   (TP_UDP_BATCH datagrams at most) */
 #define TP_ARENA_FIRST 16384 /* arena storage inside the tp: most messages
                                 parse without touching the heap */
 #define TP_ARENA_CAP (4u << 20) /* what one message may allocate */
@@ -45,6 +48,7 @@ typedef struct tp_alias {
 
 typedef struct tp_conn tp_conn_t;
 typedef struct tp_ipcount tp_ipcount_t;
+typedef struct udp_out udp_out_t;
 
 struct sipr_tp {
   sipr_loop_t *loop;
@@ -68,6 +72,9 @@ struct sipr_tp {
   void *udp_msgs;        /* struct mmsghdr[TP_UDP_BATCH] */
   void *udp_iov;         /* struct iovec[TP_UDP_BATCH] */
   void *udp_from;        /* struct sockaddr_storage[TP_UDP_BATCH] */
+  udp_out_t *udp_out;    /* sends queued while a batch is handed up */
+  tp_listener_t *udp_batch; /* the socket whose batch is being handed up:
+                             sends from it are queued; NULL: none */
 
   /* TCP connection table */
   tp_conn_t **by_id, **by_addr;
@@ -114,7 +121,10 @@ tp_listener_t *sipr__tp_listener(sipr_tp_t *tp, sipr_tp_proto_t proto,
 /* ---- udp.c ---- */
 int sipr__udp_listen(sipr_tp_t *tp, tp_listener_t *l);
 /* Sends one datagram from the socket of l (NULL: the first UDP listener
- * of dest's family). 0 or SIPR_EIO. */
+ * of dest's family). 0 or SIPR_EIO. From the socket whose receive batch is
+ * being handed up (tp->udp_batch), the datagram is queued instead and
+ * leaves with the others in one sendmmsg() when the batch is done: 0,
+ * and a failure then is only counted (tx_errors). */
 int sipr__udp_send(sipr_tp_t *tp, tp_listener_t *l, const sipr_tp_addr_t *dest,
                    const char *buf, size_t len);
 void sipr__udp_free(sipr_tp_t *tp);

@@ -3,9 +3,11 @@
  * address (SO_REUSEPORT: the kernel spreads datagrams over the workers'
  * sockets), read with recvmmsg() in batches of TP_UDP_BATCH into one
  * buffer per datagram; each datagram is one message (§18.3) handed to the
- * shared receive path. Sends are single sendto() calls from the listening
- * socket, so responses leave from the address requests came to
- * (RFC 3581 §4).
+ * shared receive path. Sends leave from a listening socket, so responses
+ * leave from the address requests came to (RFC 3581 §4): while a batch is
+ * handed up, sends from its socket (the answers made in the callbacks) are
+ * copied into one queue and leave together with sendmmsg() after the
+ * batch; any other send is a single sendto().
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +21,70 @@
 /* Socket receive buffer asked for (the kernel caps it at rmem_max): room
  * for bursts while the worker is busy. */
 #define UDP_RCVBUF (1 << 20)
+
+/* Datagrams queued while a batch is handed up: their bytes back to back
+ * in buf, one mmsghdr each. */
+struct udp_out {
+  struct mmsghdr msgs[TP_UDP_BATCH];
+  struct iovec iov[TP_UDP_BATCH];
+  struct sockaddr_storage to[TP_UDP_BATCH];
+  unsigned n;
+  size_t used;
+  char buf[TP_UDP_OUT];
+};
+
+/* Sends what is queued from tp->udp_batch; each datagram that fails is
+ * counted in tx_errors and skipped, the rest still go. */
+static void udp_flush(sipr_tp_t *tp) {
+  udp_out_t *q = tp->udp_out;
+  unsigned i = 0;
+  while (i < q->n) {
+    int k = sendmmsg(tp->udp_batch->fd, q->msgs + i, q->n - i,
+                     MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR)
+      continue;
+    tp->st.tx_batches++;
+    if (k <= 0) { /* datagram i failed (an error past the first is
+                     reported by the next call) */
+      tp->st.tx_errors++;
+      i++;
+      continue;
+    }
+    for (unsigned j = i; j < i + (unsigned)k; j++)
+      if (q->msgs[j].msg_len == q->iov[j].iov_len)
+        tp->st.tx_msgs++;
+      else
+        tp->st.tx_errors++;
+    i += (unsigned)k;
+  }
+  q->n = 0;
+  q->used = 0;
+}
+
+/* Hands the n datagrams of a batch up, sends from l queued meanwhile. */
+static void udp_batch(sipr_tp_t *tp, tp_listener_t *l, int n) {
+  struct mmsghdr *msgs = tp->udp_msgs;
+  struct iovec *iov = tp->udp_iov;
+  struct sockaddr_storage *from = tp->udp_from;
+  tp->udp_batch = l;
+  for (int i = 0; i < n; i++) {
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      tp->st.rx_bad++;
+      tp->st.rx_dropped++;
+      continue;
+    }
+    sipr_tp_src_t src;
+    memset(&src, 0, sizeof(src));
+    src.remote.proto = SIPR_TP_UDP;
+    src.remote.sa = from[i];
+    src.remote.salen = msgs[i].msg_hdr.msg_namelen;
+    src.local = l->addr;
+    sipr__tp_dispatch(tp, iov[i].iov_base, msgs[i].msg_len,
+                      SIPR_PARSE_DATAGRAM, &src);
+  }
+  udp_flush(tp);
+  tp->udp_batch = NULL;
+}
 
 static void udp_io(sipr_loop_t *loop, int fd, unsigned events, void *arg) {
   tp_listener_t *l = arg;
@@ -41,21 +107,7 @@ static void udp_io(sipr_loop_t *loop, int fd, unsigned events, void *arg) {
     int n = recvmmsg(fd, msgs, TP_UDP_BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
       break; /* EAGAIN, or an error (ICMP reports surface here): wait */
-    for (int i = 0; i < n; i++) {
-      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-        tp->st.rx_bad++;
-        tp->st.rx_dropped++;
-        continue;
-      }
-      sipr_tp_src_t src;
-      memset(&src, 0, sizeof(src));
-      src.remote.proto = SIPR_TP_UDP;
-      src.remote.sa = from[i];
-      src.remote.salen = msgs[i].msg_hdr.msg_namelen;
-      src.local = l->addr;
-      sipr__tp_dispatch(tp, iov[i].iov_base, msgs[i].msg_len,
-                        SIPR_PARSE_DATAGRAM, &src);
-    }
+    udp_batch(tp, l, n);
     if (n < TP_UDP_BATCH)
       break;
   }
@@ -68,7 +120,9 @@ static int udp_buffers(sipr_tp_t *tp) {
   tp->udp_msgs = calloc(TP_UDP_BATCH, sizeof(struct mmsghdr));
   tp->udp_iov = calloc(TP_UDP_BATCH, sizeof(struct iovec));
   tp->udp_from = calloc(TP_UDP_BATCH, sizeof(struct sockaddr_storage));
-  if (!tp->udp_buf || !tp->udp_msgs || !tp->udp_iov || !tp->udp_from) {
+  tp->udp_out = calloc(1, sizeof(udp_out_t));
+  if (!tp->udp_buf || !tp->udp_msgs || !tp->udp_iov || !tp->udp_from ||
+      !tp->udp_out) {
     sipr__udp_free(tp);
     return SIPR_ENOMEM;
   }
@@ -113,6 +167,23 @@ int sipr__udp_send(sipr_tp_t *tp, tp_listener_t *l, const sipr_tp_addr_t *dest,
     tp->st.tx_errors++;
     return SIPR_EIO;
   }
+  if (l == tp->udp_batch) {
+    udp_out_t *q = tp->udp_out;
+    if (q->n == TP_UDP_BATCH || q->used + len > TP_UDP_OUT)
+      udp_flush(tp); /* full: send what is queued, keep queuing */
+    struct mmsghdr *m = &q->msgs[q->n];
+    memcpy(q->buf + q->used, buf, len);
+    memcpy(&q->to[q->n], &dest->sa, dest->salen);
+    q->iov[q->n] = (struct iovec){q->buf + q->used, len};
+    memset(m, 0, sizeof(*m));
+    m->msg_hdr.msg_name = &q->to[q->n];
+    m->msg_hdr.msg_namelen = dest->salen;
+    m->msg_hdr.msg_iov = &q->iov[q->n];
+    m->msg_hdr.msg_iovlen = 1;
+    q->used += len;
+    q->n++;
+    return 0;
+  }
   ssize_t n;
   do
     n = sendto(l->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -132,6 +203,8 @@ void sipr__udp_free(sipr_tp_t *tp) {
   free(tp->udp_msgs);
   free(tp->udp_iov);
   free(tp->udp_from);
+  free(tp->udp_out);
+  tp->udp_out = NULL;
   tp->udp_buf = NULL;
   tp->udp_msgs = tp->udp_iov = tp->udp_from = NULL;
 }

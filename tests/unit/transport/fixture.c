@@ -30,7 +30,8 @@ static void on_recv(void *user, sipr_tp_t *tp, sipr_msg_t *msg,
     sipr_buf_init(&b);
     if (sipr_print_response(&b, msg, 200, NULL, SIPR_STR("t1"), SIPR_STR_NULL) ==
         0)
-      sipr_tp_send_response(tp, src, v, b.p, b.len);
+      for (int i = 0; i < fx->answer; i++)
+        sipr_tp_send_response(tp, src, v, b.p, b.len);
     sipr_buf_free(&b);
   }
 }

@@ -294,6 +294,67 @@ static void test_send_and_batch(void **state) {
   fx_free(&fx);
 }
 
+/* A burst of requests answered in the recv callback: the answers made
+ * while a recvmmsg() batch is handed up leave together with sendmmsg()
+ * once the batch is done, every one of them; with two answers per request
+ * the queue fills up mid-batch and is sent then too. A send outside a
+ * batch still leaves at once. */
+static void test_answer_burst(void **state) {
+  (void)state;
+  enum { N = 40 };
+  for (int per = 1; per <= 2; per++) {
+    fx_t fx;
+    fx_init(&fx, NULL);
+    fx.answer = per;
+    int pa;
+    int a = udp_socket(0, &pa);
+    assert_true(a >= 0);
+    char via[128], req[2048], buf[4096], want[64];
+    for (int i = 0; i < N; i++) {
+      snprintf(via, sizeof(via), "SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKab%d", i);
+      make_req(req, sizeof(req), "OPTIONS", via, NULL, NULL, 1);
+      assert_true(udp_send_to(a, 0, fx.port, req) > 0);
+    }
+    int got[N] = {0}, total = 0;
+    while (total < N * per) {
+      ssize_t n = fx_recv(&fx, a, buf, sizeof(buf));
+      if (n <= 0)
+        fail_msg("got %d of %d answers", total, N * per);
+      assert_true(strncmp(buf, "SIP/2.0 200 OK\r\n", 16) == 0);
+      int i = -1;
+      const char *br = strstr(buf, "branch=z9hG4bKab");
+      assert_non_null(br);
+      assert_int_equal(sscanf(br + 16, "%d", &i), 1);
+      assert_true(i >= 0 && i < N);
+      snprintf(want, sizeof(want), "z9hG4bKab%d;", i); /* the request's own */
+      assert_non_null(strstr(buf, want));
+      got[i]++;
+      total++;
+    }
+    for (int i = 0; i < N; i++)
+      assert_int_equal(got[i], per);
+    assert_true(nothing_on(&fx, a));
+    sipr_tp_stats_t st = fx_stats(&fx);
+    assert_int_equal(fx.nrecv, N);
+    assert_int_equal(st.tx_msgs, N * per);
+    assert_int_equal(st.tx_errors, 0);
+    /* At least one sendmmsg() per recvmmsg() batch and per full queue
+     * (TP_UDP_BATCH datagrams), far fewer than one per answer. */
+    assert_true(st.tx_batches >= (uint64_t)per);
+    assert_true(st.tx_batches < (uint64_t)(N * per) / 4);
+
+    /* Outside a batch: sendto() at once, no sendmmsg(). */
+    sipr_tp_addr_t dest;
+    assert_int_equal(sipr_tp_addr_set(&dest, SIPR_TP_UDP, SIPR_STR("127.0.0.1"), pa), 0);
+    assert_int_equal(sipr_tp_send(fx.tp, &dest, 0, "ping", 4), 0);
+    assert_int_equal(recv(a, buf, sizeof(buf), MSG_DONTWAIT), 4);
+    assert_int_equal(fx_stats(&fx).tx_batches, st.tx_batches);
+    assert_int_equal(fx_stats(&fx).tx_msgs, N * per + 1);
+    close(a);
+    fx_free(&fx);
+  }
+}
+
 /* IPv6: received without brackets (RFC 5118 §4.5), rport filled. */
 static void test_ipv6(void **state) {
   (void)state;
@@ -377,8 +438,8 @@ int sipr_test_udp(void) {
       cmocka_unit_test(test_rport),          cmocka_unit_test(test_received_name),
       cmocka_unit_test(test_no_rewrite),     cmocka_unit_test(test_received_replaced),
       cmocka_unit_test(test_bad_request),    cmocka_unit_test(test_foreign_response),
-      cmocka_unit_test(test_send_and_batch), cmocka_unit_test(test_ipv6),
-      cmocka_unit_test(test_route_by_via),
+      cmocka_unit_test(test_send_and_batch), cmocka_unit_test(test_answer_burst),
+      cmocka_unit_test(test_ipv6),           cmocka_unit_test(test_route_by_via),
   };
   return cmocka_run_group_tests_name("transport/udp", tests, NULL, NULL);
 }

@@ -24,7 +24,8 @@ typedef struct fx {
   sipr_loop_t *loop;
   sipr_tp_t *tp;
   int port;               /* the port tp listens on (UDP and TCP) */
-  int answer;             /* recv answers requests 200 via sipr_tp_send_response */
+  int answer;             /* recv answers requests 200 via sipr_tp_send_response,
+                             this many times */
   int nrecv;              /* messages handed up */
   char last[8192];        /* the last one, as handed up */
   size_t last_len;
