@@ -53,9 +53,10 @@ bench: build
 	$(BUILD)/bench/txn
 
 run: build
-	@echo "sipr $$($(BUILD)/sipr --version 2>/dev/null | head -1): built in $(BUILD)/sipr."
-	@echo "The server (registrar, proxy, redirect) arrives with 'sipr serve'; it is not part of this build yet."
-	@echo "What runs today: $(BUILD)/sipr parse FILE|-   (parse a SIP message, print it as JSON)"
+	@echo "sipr serve on udp+tcp 127.0.0.1:5060, store ./var/sipr.db; digest auth is OFF, for loopback only (make run)."
+	@echo "Register a phone as sip:USER@127.0.0.1:5060; stop with Ctrl-C. Real deployments: sipr serve --help."
+	$(BUILD)/sipr serve --listen udp:127.0.0.1:5060 --listen tcp:127.0.0.1:5060 \
+	  --domain 127.0.0.1 --store sqlite:./var/sipr.db --auth off
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -23,5 +23,7 @@ int sipr__cli_usage_error(const char *cmd, const char *fmt, ...)
 
 /* Subcommands (one file each). */
 int sipr__cli_parse(int argc, char **argv);
+int sipr__cli_serve(int argc, char **argv);
+int sipr__cli_user(int argc, char **argv);
 
 #endif

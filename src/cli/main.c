@@ -25,6 +25,8 @@ typedef struct sipr_cli_cmd {
 static const sipr_cli_cmd_t commands[] = {
     {"parse", sipr__cli_parse, "[FILE|-]",
      "parse one SIP message, print it as JSON"},
+    {"serve", sipr__cli_serve, "[OPTIONS]", "run the SIP server (registrar)"},
+    {"user", sipr__cli_user, "add|del|list", "manage digest credentials"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
