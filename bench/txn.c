@@ -221,7 +221,7 @@ static void srv_collect(srv_t *s) {
  * (an int) or, when report_fd < 0, to stdout; at the end the counters go
  * to report_fd (an srv_stats_t) or stderr. Returns an exit status. */
 static int server_main(int stateless, int port, uint32_t t1, int report_fd) {
-  static const sipr_tp_user_ops_t tp_ops = {srv_recv, NULL};
+  static const sipr_tp_user_ops_t tp_ops = {srv_recv, NULL, NULL};
   static const sipr_txn_tp_ops_t txn_tp = {txn_send_request, txn_send_response};
   static const sipr_txn_user_ops_t tu = {tu_request, NULL, NULL, NULL,
                                          NULL,       NULL, NULL};

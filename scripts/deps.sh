@@ -14,7 +14,7 @@ PKGS=(
   # parse benchmark peers
   libosip2-dev libsofia-sip-ua-dev
   # interop peers
-  sip-tester sipsak
+  sip-tester sipsak baresip-core kamailio
 )
 
 missing=()

@@ -78,6 +78,15 @@ int sipr_stack_listen(sipr_stack_t *s, const sipr_tp_addr_t *addr);
 /* sipr_tp_add_alias() on every worker. Before sipr_stack_start() only. */
 int sipr_stack_add_alias(sipr_stack_t *s, sipr_str_t host, int port);
 
+/* Messages every worker's transport refuses on receipt are reported to
+ * cb (see sipr_tp_user_ops_t.refused), on the worker's thread. Before
+ * sipr_stack_start() only. */
+typedef void sipr_stack_refused_cb(void *ctx, const sipr_tp_addr_t *remote,
+                                   sipr_str_t method, unsigned status,
+                                   const char *reason);
+void sipr_stack_set_refused(sipr_stack_t *s, sipr_stack_refused_cb *cb,
+                            void *ctx);
+
 /* Starts one thread per worker, each running its loop. Returns 0,
  * SIPR_EINVAL (already started or stopped), or SIPR_EIO (a thread could
  * not be made; those started are stopped again). */

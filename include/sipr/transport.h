@@ -108,6 +108,13 @@ typedef struct sipr_tp_user_ops {
   /* A connection failed or closed (any reason: peer closed, error, idle,
    * killed by a cap); bytes still queued on it are lost. May be NULL. */
   void (*conn_closed)(void *user, sipr_tp_t *tp, uint64_t conn_id);
+  /* Optional: a message refused on receipt (it failed to parse or check,
+   * its top Via is not ours, or a stream broke its framing). status is
+   * what was answered (0: dropped silently), method the request's method
+   * or NULL slice, reason the syntax layer's (static storage). For the
+   * server's log of refusals; runs on the transport's thread. */
+  void (*refused)(void *user, sipr_tp_t *tp, const sipr_tp_addr_t *remote,
+                  sipr_str_t method, unsigned status, const char *reason);
 } sipr_tp_user_ops_t;
 
 typedef struct sipr_tp_cfg {

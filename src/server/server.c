@@ -195,6 +195,21 @@ static int open_store(server_t *s) {
   return 0;
 }
 
+
+/* A message the transport refused: one log line (rate-limited in log.c),
+ * with the source address, the method when known, what was answered and
+ * why. */
+static void on_refused(void *ctx, const sipr_tp_addr_t *remote,
+                       sipr_str_t method, unsigned status, const char *reason) {
+  (void)ctx;
+  char m[32];
+  size_t n = method.p ? (method.len < sizeof(m) - 1 ? method.len : sizeof(m) - 1) : 0;
+  if (n)
+    memcpy(m, method.p, n);
+  m[n] = '\0';
+  sipr_log_refused(remote, n ? m : NULL, status, reason);
+}
+
 static int build(server_t *s) {
   if (open_store(s))
     return -1;
@@ -235,6 +250,7 @@ static int build(server_t *s) {
     sipr_log(SIPR_LOG_ERROR, "cannot create %u workers", s->cfg.workers);
     return -1;
   }
+  sipr_stack_set_refused(s->stack, on_refused, s);
   for (unsigned i = 0; i < s->cfg.nlisten; i++) {
     sipr_tp_addr_t a;
     sipr_tp_addr_parse(s->cfg.listen[i], &a); /* checked with the config */

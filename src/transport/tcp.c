@@ -352,6 +352,8 @@ static int conn_drain(tp_conn_t *c) {
   /* Missing or invalid Content-Length, a message over the cap: no way to
    * find the next message, so the connection goes (§18.3). */
   tp->st.rx_bad++;
+  sipr__tp_refused(tp, &c->remote, SIPR_STR_NULL, 0,
+                   c->fr.err.reason ? c->fr.err.reason : "stream framing error");
   return -1;
 }
 
@@ -376,6 +378,8 @@ static void conn_read(tp_conn_t *c) {
     c->last = sipr_loop_now(tp->loop);
     if (sipr_framer_feed(&c->fr, tmp, (size_t)n)) {
       tp->st.rx_bad++; /* over the framer's bound, or out of memory */
+      sipr__tp_refused(tp, &c->remote, SIPR_STR_NULL, 0,
+                       "stream buffer over its cap");
       doom(c, CL_KILLED);
       break;
     }

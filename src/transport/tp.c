@@ -295,14 +295,25 @@ static int send_unreliable(sipr_tp_t *tp, const sipr_tp_src_t *src,
  * (not an ACK, §17.2.1) gets it (400, or 505, 416, 501, 513... as the
  * syntax layer says), with the reason phrase saying what was wrong; the
  * rest is dropped. Every one is counted. */
+void sipr__tp_refused(sipr_tp_t *tp, const sipr_tp_addr_t *remote,
+                      sipr_str_t method, unsigned status, const char *reason) {
+  if (tp->ops.refused)
+    tp->ops.refused(tp->user, tp, remote, method, status,
+                    reason ? reason : "malformed message");
+}
+
 static void refuse(sipr_tp_t *tp, sipr_msg_t *m, const sipr_perr_t *err,
                    const sipr_tp_src_t *src) {
   tp->st.rx_bad++;
+  sipr_str_t method = m && m->is_request ? m->method : SIPR_STR_NULL;
   if (!m || !m->is_request || err->status < 300 || err->status > 699 ||
       m->method_id == SIPR_METHOD_ACK || err->code == SIPR_ENOMEM) {
     tp->st.rx_dropped++;
+    sipr__tp_refused(tp, &src->remote, method, 0, err->reason);
     return;
   }
+  sipr__tp_refused(tp, &src->remote, method, (unsigned)err->status,
+                   err->reason);
   char tagbuf[24];
   sipr_str_t tag = make_tag(tp, tagbuf);
   sipr_buf_t *b = &tp->tx;
@@ -363,6 +374,8 @@ void sipr__tp_dispatch(sipr_tp_t *tp, const char *buf, size_t len,
     if (!v || !sent_by_ours(tp, v)) {
       tp->st.rx_dropped++;
       tp->st.rx_foreign_via++;
+      sipr__tp_refused(tp, &src->remote, SIPR_STR_NULL, 0,
+                       "response whose top Via is not ours");
       return;
     }
   } else {

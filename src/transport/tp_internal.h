@@ -142,4 +142,8 @@ int sipr__tcp_send_conn(sipr_tp_t *tp, uint64_t id, const char *buf,
 int sipr__tcp_send_to(sipr_tp_t *tp, const sipr_tp_addr_t *dest,
                       const char *buf, size_t len, uint64_t *id);
 
+/* Reports a refusal to the user's refused callback, when there is one. */
+void sipr__tp_refused(sipr_tp_t *tp, const sipr_tp_addr_t *remote,
+                      sipr_str_t method, unsigned status, const char *reason);
+
 #endif

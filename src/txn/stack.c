@@ -38,6 +38,8 @@ struct sipr_stack {
   sipr_txn_user_ops_t user;
   void *user_ctx;
   int started; /* controlling thread only */
+  sipr_stack_refused_cb *refused; /* set before start, read-only after */
+  void *refused_ctx;
   atomic_int stopping;
 };
 
@@ -246,6 +248,23 @@ static void on_tp_closed(void *user, sipr_tp_t *tp, uint64_t conn_id) {
     sipr_txn_layer_conn_closed(w->txn, conn_id);
 }
 
+static void on_tp_refused(void *user, sipr_tp_t *tp, const sipr_tp_addr_t *remote,
+                          sipr_str_t method, unsigned status,
+                          const char *reason) {
+  (void)tp;
+  stk_worker_t *w = user;
+  if (w->s->refused)
+    w->s->refused(w->s->refused_ctx, remote, method, status, reason);
+}
+
+void sipr_stack_set_refused(sipr_stack_t *s, sipr_stack_refused_cb *cb,
+                            void *ctx) {
+  if (!s || s->started)
+    return;
+  s->refused = cb;
+  s->refused_ctx = ctx;
+}
+
 static int on_send_request(void *ctx, const sipr_tp_addr_t *dest,
                            const char *buf, size_t len, uint64_t *conn_id) {
   stk_worker_t *w = ctx;
@@ -284,7 +303,8 @@ sipr_stack_t *sipr_stack_new(unsigned workers, const sipr_tp_cfg_t *tp_cfg,
   s->user_ctx = user_ctx;
   atomic_init(&s->stopping, 0);
   static const sipr_tp_user_ops_t tp_ops = {.recv = on_tp_recv,
-                                            .conn_closed = on_tp_closed};
+                                            .conn_closed = on_tp_closed,
+                                            .refused = on_tp_refused};
   static const sipr_txn_tp_ops_t txn_tp_ops = {.send_request = on_send_request,
                                                .send_response = on_send_response};
   for (unsigned i = 0; i < workers; i++) {

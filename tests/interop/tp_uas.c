@@ -33,7 +33,7 @@ static void on_recv(void *user, sipr_tp_t *tp, sipr_msg_t *msg,
 }
 
 int main(int argc, char **argv) {
-  static const sipr_tp_user_ops_t ops = {on_recv, NULL};
+  static const sipr_tp_user_ops_t ops = {on_recv, NULL, NULL};
   int port = argc > 1 ? atoi(argv[1]) : 0;
   char spec[64];
   sipr_tp_addr_t a;

@@ -634,7 +634,7 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  static const sipr_tp_user_ops_t tp_user = {on_tp_recv, on_tp_closed};
+  static const sipr_tp_user_ops_t tp_user = {on_tp_recv, on_tp_closed, NULL};
   static const sipr_txn_tp_ops_t txn_tp = {tx_request, tx_response};
   static const sipr_txn_user_ops_t txn_user = {
       .request = on_request,

@@ -95,5 +95,16 @@ check "server still running after malformed input" kill -0 "$SRV_PID"
 sipsak -s "sip:127.0.0.1:$PORT" >"$WORK/sipsak.out" 2>&1
 eq "OPTIONS still answered 200 (sipsak status)" "$?" 0
 stop_server
+# One log line per refused message, with source and reason; rate-limited so
+# the 2,000 junk datagrams do not each get a line.
+check "the CSeq mismatch was logged as refused with its source and reason" \
+  grep -qE 'refused OPTIONS from udp:127\.0\.0\.1:[0-9]+: 400 CSeq method mismatch' "$WORK/srv.log"
+nref=$(grep -c 'refused' "$WORK/srv.log")
+if [ "$nref" -ge 3 ] && [ "$nref" -lt 500 ]; then
+  ok "refusals logged but rate-limited ($nref lines for 2,000+ refused messages)"
+else
+  bad "refusal lines: $nref (expected some, far fewer than the 2,000 refused)"
+fi
+check "suppressed refusals are summarised" grep -q 'suppressed' "$WORK/srv.log"
 [ "$FAILS" -ne 0 ] && { echo "--- server log"; tail -50 "$WORK/srv.log"; }
 finish

@@ -123,7 +123,7 @@ static void on_closed(void *user, sipr_tp_t *tp, uint64_t id) {
 }
 
 static void srv_start(srv_t *s, const sipr_tp_cfg_t *cfg) {
-  static const sipr_tp_user_ops_t ops = {on_recv, on_closed};
+  static const sipr_tp_user_ops_t ops = {on_recv, on_closed, NULL};
   memset(s, 0, sizeof(*s));
   sipr_buf_init(&s->tx);
   s->loop = sipr_loop_new(NULL); /* the real monotonic clock */

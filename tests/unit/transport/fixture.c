@@ -45,7 +45,7 @@ static void on_closed(void *user, sipr_tp_t *tp, uint64_t id) {
 }
 
 void fx_init(fx_t *fx, const sipr_tp_cfg_t *cfg) {
-  static const sipr_tp_user_ops_t ops = {on_recv, on_closed};
+  static const sipr_tp_user_ops_t ops = {on_recv, on_closed, NULL};
   memset(fx, 0, sizeof(*fx));
   sipr_fake_clock_init(&fx->fc, 1000);
   fx->loop = sipr_loop_new(&fx->fc.clock);
