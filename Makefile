@@ -51,6 +51,7 @@ fuzz: deps
 bench: build
 	$(BUILD)/bench/parse
 	$(BUILD)/bench/txn
+	bench/server.sh $(BUILD)/sipr
 
 run: build
 	@echo "sipr serve on udp+tcp 127.0.0.1:5060, store ./var/sipr.db; digest auth is OFF, for loopback only (make run)."
