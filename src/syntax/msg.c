@@ -57,12 +57,26 @@ static const char *const method_names[SIPR_METHOD__COUNT] = {
 sipr_method_t sipr_method_from_str(sipr_str_t s) {
   if (s.len < 3 || s.len > 9)
     return SIPR_METHOD_UNKNOWN;
-  for (int m = 1; m < SIPR_METHOD__COUNT; m++) {
-    const char *n = method_names[m];
-    if (n[0] == s.p[0] && strncmp(n, s.p, s.len) == 0 && n[s.len] == '\0')
-      return (sipr_method_t)m;
+  /* The length and first letter tell every method apart but two pairs
+   * (INVITE/INFO differ in length; PRACK/PUBLISH too), so one compare. */
+  sipr_method_t m = SIPR_METHOD_UNKNOWN;
+  switch (s.p[0]) {
+  case 'A': m = SIPR_METHOD_ACK; break;
+  case 'B': m = SIPR_METHOD_BYE; break;
+  case 'C': m = SIPR_METHOD_CANCEL; break;
+  case 'I': m = s.len == 6 ? SIPR_METHOD_INVITE : SIPR_METHOD_INFO; break;
+  case 'M': m = SIPR_METHOD_MESSAGE; break;
+  case 'N': m = SIPR_METHOD_NOTIFY; break;
+  case 'O': m = SIPR_METHOD_OPTIONS; break;
+  case 'P': m = s.len == 5 ? SIPR_METHOD_PRACK : SIPR_METHOD_PUBLISH; break;
+  case 'R': m = s.len == 8 ? SIPR_METHOD_REGISTER : SIPR_METHOD_REFER; break;
+  case 'S': m = SIPR_METHOD_SUBSCRIBE; break;
+  case 'U': m = SIPR_METHOD_UPDATE; break;
+  default: return SIPR_METHOD_UNKNOWN;
   }
-  return SIPR_METHOD_UNKNOWN;
+  const char *n = method_names[m];
+  return strlen(n) == s.len && memcmp(n, s.p, s.len) == 0 ? m
+                                                          : SIPR_METHOD_UNKNOWN;
 }
 
 const char *sipr_method_name(sipr_method_t m) {
