@@ -7,74 +7,10 @@
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipr-interop.XXXXXX")
-PIDS=()
-FAILS=0
-CHECKS=0
-
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null
-  done
-  for p in "${PIDS[@]}"; do
-    wait "$p" 2>/dev/null
-  done
-  if [ "$FAILS" -ne 0 ] && [ -n "${KEEP_WORK:-}" ]; then
-    echo "(logs kept in $WORK)"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "FAIL: interrupted (time limit or signal)"; FAILS=$((FAILS + 1)); exit 124' TERM INT
-
-# The watchdog: the whole script gets LIMIT seconds. Its sleep does not
-# hold our output open, and it goes with the watchdog (cleanup's TERM).
-(
-  sp=
-  trap '[ -n "$sp" ] && kill "$sp" 2>/dev/null; exit 0' TERM
-  sleep "$LIMIT" >/dev/null 2>&1 &
-  sp=$!
-  wait "$sp" || exit 0
-  echo "FAIL: $(basename "$0") ran past its ${LIMIT}s limit"
-  kill -TERM $$
-) &
-PIDS+=($!)
-
-ok() {
-  CHECKS=$((CHECKS + 1))
-  echo "  ok: $*"
-}
-bad() {
-  CHECKS=$((CHECKS + 1))
-  FAILS=$((FAILS + 1))
-  echo "  FAIL: $*"
-}
-# check DESCRIPTION COMMAND...: ok when the command succeeds.
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-# eq DESCRIPTION ACTUAL EXPECTED
-eq() {
-  if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', expected '$3'"; fi
-}
-
-finish() {
-  if [ "$FAILS" -ne 0 ]; then
-    echo "$(basename "$0"): $FAILS of $CHECKS checks FAILED"
-    exit 1
-  fi
-  echo "$(basename "$0"): all $CHECKS checks passed"
-  exit 0
-}
+. "$HERE/../lib/harness.sh"
 
 need_sipp() {
-  if ! command -v sipp >/dev/null 2>&1; then
-    echo "FAIL: sipp (Debian package sip-tester) is not installed; run scripts/deps.sh" >&2
-    exit 1
-  fi
+  need sipp sip-tester
 }
 
 free_port() {

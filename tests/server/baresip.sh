@@ -19,11 +19,8 @@ need sqlite3 sqlite3
   exit 1
 }
 
-# baresip also takes its SIP port + 1 (TLS): pick a port whose successor is free.
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-  BP=$(free_port)
-  port_bound udp $((BP + 1)) || port_bound tcp $((BP + 1)) || break
-done
+# baresip also takes its SIP port + 1 (TLS): both must be free.
+BP=$(free_port 2)
 CP=$(free_port)
 
 printf 'secret\n' | "$SIPR" user add alice@127.0.0.1 --password-stdin \

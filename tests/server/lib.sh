@@ -8,72 +8,7 @@
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipr-server.XXXXXX")
-PIDS=()
-FAILS=0
-CHECKS=0
-
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null
-  done
-  for p in "${PIDS[@]}"; do
-    wait "$p" 2>/dev/null
-  done
-  if [ "$FAILS" -ne 0 ] && [ -n "${KEEP_WORK:-}" ]; then
-    echo "(logs kept in $WORK)"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "FAIL: interrupted (time limit or signal)"; FAILS=$((FAILS + 1)); exit 124' TERM INT
-
-# The watchdog: the whole script gets LIMIT seconds. Its sleep is killed
-# with it, so nothing holds the test's output open after the script ends.
-(
-  sleep "$LIMIT" &
-  sp=$!
-  trap 'kill $sp 2>/dev/null; exit 0' TERM
-  wait $sp
-  echo "FAIL: $(basename "$0") ran past its ${LIMIT}s limit"
-  kill -TERM $$
-) 2>/dev/null &
-PIDS+=($!)
-
-ok() {
-  CHECKS=$((CHECKS + 1))
-  echo "  ok: $*"
-}
-bad() {
-  CHECKS=$((CHECKS + 1))
-  FAILS=$((FAILS + 1))
-  echo "  FAIL: $*"
-}
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-eq() {
-  if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', expected '$3'"; fi
-}
-finish() {
-  if [ "$FAILS" -ne 0 ]; then
-    echo "$(basename "$0"): $FAILS of $CHECKS checks FAILED"
-    exit 1
-  fi
-  echo "$(basename "$0"): all $CHECKS checks passed"
-  exit 0
-}
-
-# need PROGRAM PACKAGE: a missing peer fails the test.
-need() {
-  if ! command -v "$1" >/dev/null 2>&1; then
-    echo "FAIL: $1 (Debian package $2) is not installed; run scripts/deps.sh" >&2
-    exit 1
-  fi
-}
+. "$HERE/../lib/harness.sh"
 need python3 python3
 if [ ! -x "$SIPR" ]; then
   echo "FAIL: no sipr binary at '$SIPR'" >&2
@@ -81,22 +16,30 @@ if [ ! -x "$SIPR" ]; then
 fi
 
 # free_port: a port free for both UDP and TCP on 127.0.0.1.
+# free_port [N]: a port P such that P..P+N-1 (default N=1) are free for
+# both TCP and UDP on 127.0.0.1 (baresip also takes P+1 for TLS).
 free_port() {
-  python3 - <<'PY'
-import socket
-for _ in range(50):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+  python3 - "${1:-1}" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+def free(p):
+    socks = []
     try:
-        u.bind(("127.0.0.1", p))
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(socket.AF_INET, kind)
+            socks.append(s)
+            s.bind(("127.0.0.1", p))
+        return True
     except OSError:
-        t.close()
-        continue
-    u.close(); t.close()
-    print(p)
-    break
+        return False
+    finally:
+        for s in socks:
+            s.close()
+for _ in range(200):
+    p = random.randint(20000, 60000 - n)
+    if all(free(p + k) for k in range(n)):
+        print(p)
+        break
 PY
 }
 
