@@ -133,6 +133,14 @@ void sipr_registrar_attach_loop(sipr_loop_t *loop);
 void sipr_registrar_on_request(sipr_registrar_t *r, sipr_txn_t *st,
                                sipr_msg_t *req, const sipr_tp_src_t *src);
 
+/* The stack's stateless hook (sipr_txn_user_ops_t.stateless, §8.2.7):
+ * an OPTIONS addressed to the server itself (no user part, our domain or
+ * Max-Forwards 0, no To tag, no Require) is answered 200 at once with a
+ * To tag derived from the request, through sipr_txn_send_stateless(), and
+ * returns 1: no transaction is made. Anything else returns 0. */
+int sipr_registrar_stateless(sipr_registrar_t *r, sipr_txn_layer_t *l,
+                             sipr_msg_t *req, const sipr_tp_src_t *src);
+
 /* The server's terminated callback for a server transaction: when a
  * REGISTER is still pending on st, its answer is dropped instead of
  * touching a freed st. Safe for any transaction (a no-op for those that

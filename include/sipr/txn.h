@@ -204,6 +204,26 @@ int sipr_txn_client_new(sipr_txn_layer_t *l, const char *req, size_t len,
                         const sipr_tp_addr_t *dest, void *owner,
                         sipr_txn_t **out);
 
+/* Optional stateless hook: offered every request except ACK and CANCEL
+ * before it is matched or creates a server transaction. It returns 1 when
+ * it has answered the request statelessly (§8.2.7: a request whose answer
+ * is always the same for identical requests, e.g. OPTIONS to the server
+ * itself, so a retransmission is simply answered again) with
+ * sipr_txn_send_stateless(); no transaction is then created. 0: go on as
+ * usual. Set it before the layer receives anything (NULL: none). */
+typedef int sipr_txn_stateless_cb(void *ctx, sipr_txn_layer_t *l,
+                                  sipr_msg_t *req, const sipr_tp_src_t *src);
+void sipr_txn_layer_set_stateless(sipr_txn_layer_t *l,
+                                  sipr_txn_stateless_cb *cb, void *ctx);
+
+/* Sends a response with no transaction (§8.2.7 stateless UAS, §16.11):
+ * routed from src and the request's top Via like a transaction's
+ * (§18.2.2). resp is borrowed. Returns the send's result. Counted in
+ * stats.stateless. On the layer's loop thread. */
+int sipr_txn_send_stateless(sipr_txn_layer_t *l, const sipr_tp_src_t *src,
+                            const sipr_via_t *via, const char *resp,
+                            size_t len);
+
 /* Sends a response on a server transaction (the TU's only way to answer).
  * resp is the complete response text; it is copied for retransmission.
  * Returns 0; SIPR_EPARSE when resp does not parse as a response (status
@@ -249,6 +269,7 @@ typedef struct sipr_txn_stats {
   uint64_t answered_503;     /* over max_txns, answered statelessly */
   uint64_t stray_responses, stray_acks;
   uint64_t dropped;          /* messages without what matching needs */
+  uint64_t stateless;        /* requests answered by the TU statelessly */
 } sipr_txn_stats_t;
 void sipr_txn_get_stats(const sipr_txn_layer_t *l, sipr_txn_stats_t *out);
 

@@ -75,6 +75,13 @@ static void tu_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
   sipr_registrar_on_request(atomic_load(&s->reg), st, req, src);
 }
 
+/* §8.2.7: OPTIONS to the server itself, answered with no transaction. */
+static int tu_stateless(void *user, sipr_txn_layer_t *l, sipr_msg_t *req,
+                        const sipr_tp_src_t *src) {
+  server_t *s = user;
+  return sipr_registrar_stateless(atomic_load(&s->reg), l, req, src);
+}
+
 static void tu_stray_ack(void *user, sipr_msg_t *ack, const sipr_tp_src_t *src) {
   (void)user;
   (void)ack;
@@ -251,6 +258,8 @@ static int build(server_t *s) {
     return -1;
   }
   sipr_stack_set_refused(s->stack, on_refused, s);
+  for (unsigned w = 0; w < sipr_stack_workers(s->stack); w++)
+    sipr_txn_layer_set_stateless(sipr_stack_txn(s->stack, w), tu_stateless, s);
   for (unsigned i = 0; i < s->cfg.nlisten; i++) {
     sipr_tp_addr_t a;
     sipr_tp_addr_parse(s->cfg.listen[i], &a); /* checked with the config */

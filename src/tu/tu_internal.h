@@ -29,6 +29,16 @@ struct sipr_registrar {
   _Atomic uint64_t stats_pending;
 };
 
+/* What a 200 to OPTIONS carries (§11.2): Allow, Accept, Accept-Encoding,
+ * Accept-Language, Supported. */
+#define SIPR__TU_ALLOW_LINE "Allow: " SIPR_REGISTRAR_ALLOW "\r\n"
+#define SIPR__TU_OPTIONS_LINES                                               \
+  SIPR__TU_ALLOW_LINE                                                        \
+  "Accept: application/sdp\r\n"                                              \
+  "Accept-Encoding: identity\r\n"                                            \
+  "Accept-Language: en\r\n"                                                  \
+  "Supported: " SIPR_REGISTRAR_SUPPORTED "\r\n"
+
 /* A random token for To tags, NUL-terminated. */
 void sipr__tu_new_tag(char out[SIPR__TU_TAG_LEN + 1]);
 /* Builds the response to req (§8.2.6, To tag added) with extra header

@@ -148,7 +148,7 @@ static int check_require(sipr_msg_t *req, sipr_buf_t *extra) {
 }
 
 /* ---- the core --------------------------------------------------------- */
-#define ALLOW_LINE "Allow: " SIPR_REGISTRAR_ALLOW "\r\n"
+#define ALLOW_LINE SIPR__TU_ALLOW_LINE
 
 int sipr__tu_respond_simple(sipr_registrar_t *r, sipr_txn_t *st,
                             sipr_msg_t *req, unsigned status,
@@ -159,13 +159,8 @@ int sipr__tu_respond_simple(sipr_registrar_t *r, sipr_txn_t *st,
 
 static void answer_options(sipr_registrar_t *r, sipr_txn_t *st,
                            sipr_msg_t *req) {
-  /* §11.2: Allow, Accept, Accept-Encoding, Accept-Language, Supported. */
-  sipr__tu_respond_simple(r, st, req, 200, NULL,
-                          ALLOW_LINE
-                          "Accept: application/sdp\r\n"
-                          "Accept-Encoding: identity\r\n"
-                          "Accept-Language: en\r\n"
-                          "Supported: " SIPR_REGISTRAR_SUPPORTED "\r\n");
+  /* §11.2 */
+  sipr__tu_respond_simple(r, st, req, 200, NULL, SIPR__TU_OPTIONS_LINES);
 }
 
 void sipr_registrar_on_request(sipr_registrar_t *r, sipr_txn_t *st,

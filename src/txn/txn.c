@@ -590,6 +590,11 @@ static void recv_request(sipr_txn_layer_t *l, sipr_msg_t *msg,
     return;
   }
   int ack = msg->method_id == SIPR_METHOD_ACK;
+  /* §8.2.7: what the TU answers statelessly creates no transaction. ACK
+   * and CANCEL are never offered (a stateless UAS ignores them). */
+  if (!ack && msg->method_id != SIPR_METHOD_CANCEL && l->stateless &&
+      l->stateless(l->stateless_ctx, l, msg, src))
+    return;
   /* §17.2.3: the method to match is the request's, except for ACK, which
    * matches the INVITE. CANCEL matches only a CANCEL transaction. */
   sipr_method_t method = ack ? SIPR_METHOD_INVITE : msg->method_id;
@@ -655,6 +660,21 @@ void sipr_txn_layer_recv(sipr_txn_layer_t *l, sipr_msg_t *msg,
     recv_request(l, msg, src);
   else
     recv_response(l, msg, src);
+}
+
+void sipr_txn_layer_set_stateless(sipr_txn_layer_t *l,
+                                  sipr_txn_stateless_cb *cb, void *ctx) {
+  l->stateless = cb;
+  l->stateless_ctx = ctx;
+}
+
+int sipr_txn_send_stateless(sipr_txn_layer_t *l, const sipr_tp_src_t *src,
+                            const sipr_via_t *via, const char *resp,
+                            size_t len) {
+  if (!l || !src || !via || !resp)
+    return SIPR_EINVAL;
+  l->stats.stateless++;
+  return l->tp.send_response(l->tp_ctx, src, via, resp, len);
 }
 
 int sipr_txn_respond(sipr_txn_t *st, const char *resp, size_t len) {

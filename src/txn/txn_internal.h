@@ -26,6 +26,8 @@ struct sipr_txn_layer {
   void *tp_ctx;
   sipr_txn_user_ops_t user;
   void *user_ctx;
+  sipr_txn_stateless_cb *stateless; /* optional, §8.2.7 */
+  void *stateless_ctx;
   sipr_txn_bucket_t *buckets;
   unsigned mask;            /* buckets - 1 */
   atomic_uint count;        /* live transactions */

@@ -114,6 +114,54 @@ static void test_nist_17_2_4_transport_error(void **state) {
   assert_int_equal(fx_count_ev(EV_TERMINATED), 1);
 }
 
+/* §8.2.7: the stateless hook. What it takes creates no transaction (a
+ * retransmission is offered again and answered again, nothing is
+ * absorbed); what it declines goes on to a NIST; ACK and CANCEL are never
+ * offered. */
+static unsigned hook_calls;
+static int hook_take_options(void *ctx, sipr_txn_layer_t *l, sipr_msg_t *req,
+                             const sipr_tp_src_t *src) {
+  (void)ctx;
+  hook_calls++;
+  if (req->method_id != SIPR_METHOD_OPTIONS)
+    return 0;
+  const char *resp = mkresp(200, "z9hG4bKopt-1", "OPTIONS", "stl");
+  assert_int_equal(sipr_txn_send_stateless(l, src, sipr_msg_via(req), resp,
+                                           strlen(resp)),
+                   0);
+  return 1;
+}
+
+static void test_nist_8_2_7_stateless_hook(void **state) {
+  sipr_txn_layer_set_stateless(fx.l, hook_take_options, NULL);
+  rq_t o = {.method = "OPTIONS", .branch = "z9hG4bKopt-1"};
+  fx_feed(mkreq(&o), SIPR_TP_UDP);
+  fx_feed(mkreq(&o), SIPR_TP_UDP);
+  assert_int_equal(hook_calls, 2);
+  assert_int_equal(fx.nsent, 2);
+  assert_int_equal(fx.sent[1].status, 200);
+  assert_int_equal(fx_count_ev(EV_REQUEST), 0);
+  assert_int_equal(sipr_txn_count(fx.l), 0);
+  sipr_txn_stats_t stats;
+  sipr_txn_get_stats(fx.l, &stats);
+  assert_int_equal(stats.stateless, 2);
+  assert_int_equal(stats.created_server, 0);
+
+  rq_t ack = {.method = "ACK", .branch = "z9hG4bKack-1"};
+  rq_t cancel = {.method = "CANCEL", .branch = "z9hG4bKcan-1"};
+  fx_feed(mkreq(&ack), SIPR_TP_UDP);
+  fx_feed(mkreq(&cancel), SIPR_TP_UDP);
+  assert_int_equal(hook_calls, 2);
+  assert_int_equal(fx_count_ev(EV_REQUEST), 1); /* the CANCEL's NIST */
+
+  fx_feed(bye(), SIPR_TP_UDP); /* declined: a NIST as usual */
+  assert_int_equal(hook_calls, 3);
+  assert_int_equal(fx_count_ev(EV_REQUEST), 2);
+  assert_int_equal(sipr_txn_kind(fx.st), SIPR_TXN_NIST);
+  assert_int_equal(sipr_txn_state(fx.st), SIPR_NIST_TRYING);
+  hook_calls = 0;
+}
+
 int test_nist(void) {
   const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
@@ -122,6 +170,7 @@ int test_nist(void) {
       T(test_nist_17_2_2_trying_to_completed),
       T(test_nist_17_2_2_reliable_timer_j_zero),
       T(test_nist_17_2_4_transport_error),
+      T(test_nist_8_2_7_stateless_hook),
 #undef T
   };
   return cmocka_run_group_tests_name("nist", tests, NULL, NULL);
