@@ -105,6 +105,12 @@ typedef struct sipr_loc_change {
  * registrar answers 500); REMOVE_ALL removes only the bindings with
  * another Call-ID or a lower CSeq (step 6), never failing. */
 #define SIPR_STORE_CHECK_CSEQ 0x1
+/* With a loop given: when the backend completes at once (memory), run
+ * done before sipr_store_apply() returns, on the caller's thread, instead
+ * of posting it to the loop (the caller must be on that loop's thread and
+ * ready for done to run inside the call). A backend that completes later
+ * (sqlite) still posts. Saves the loop a wake-up per apply. */
+#define SIPR_STORE_DONE_INLINE 0x2
 
 /* Completion of an apply. rc: 0, SIPR_EINVAL (a change is invalid: no
  * contact, bad q, text too long, unknown op), SIPR_ERANGE (CSeq order,

@@ -469,6 +469,8 @@ static int mem_submit(sipr_store_t *st, sipr__req_t *req) {
   pthread_mutex_lock(&m->wmu);
   sipr__store_run_batch(st, &req, 1, NULL, NULL);
   pthread_mutex_unlock(&m->wmu);
+  if (req->flags & SIPR_STORE_DONE_INLINE)
+    req->loop = NULL; /* done runs here, before apply returns */
   sipr__req_complete(st, req);
   return 0;
 }

@@ -182,9 +182,10 @@ static void txn_stop_timers(sipr_txn_t *t) {
 }
 
 static void txn_free(sipr_txn_t *t) {
-  free(t->resp);
+  sipr__txn_mem_t *m = &t->layer->mem;
+  sipr__txn_mem_put(m, t->resp);
   free(t->ack);
-  free(t);
+  sipr__txn_mem_put(m, t);
 }
 
 void sipr_txn_layer_free(sipr_txn_layer_t *l) {
@@ -201,6 +202,7 @@ void sipr_txn_layer_free(sipr_txn_layer_t *l) {
     pthread_mutex_destroy(&l->buckets[i].mu);
   }
   free(l->buckets);
+  sipr__txn_mem_release(&l->mem);
   free(l);
 }
 
@@ -339,9 +341,10 @@ static sipr_txn_t *txn_alloc(sipr_txn_layer_t *l, const char *req, size_t len,
                              const sipr_txn_reqkey_t *rk) {
   blk_t b = {NULL, 0};
   txn_layout(&b, req, len, m, via, rk);
-  b.p = calloc(1, b.used);
+  b.p = sipr__txn_mem_get(&l->mem, b.used);
   if (!b.p)
     return NULL;
+  memset(b.p, 0, b.used);
   b.used = 0;
   sipr_txn_t *t = txn_layout(&b, req, len, m, via, rk);
   t->layer = l;
@@ -362,12 +365,12 @@ int sipr__txn_send_response(sipr_txn_t *t, const char *buf, size_t len) {
 
 int sipr__txn_keep_response(sipr_txn_t *t, const char *buf, size_t len,
                             unsigned status, sipr_msg_t *m) {
-  char *copy = malloc(len + 1);
+  char *copy = sipr__txn_mem_get(&t->layer->mem, len + 1);
   if (!copy)
     return SIPR_ENOMEM;
   memcpy(copy, buf, len);
   copy[len] = '\0';
-  free(t->resp);
+  sipr__txn_mem_put(&t->layer->mem, t->resp);
   t->resp = copy;
   t->resp_len = len;
   t->resp_status = status;

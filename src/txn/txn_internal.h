@@ -19,6 +19,19 @@ typedef struct sipr_txn_bucket {
   sipr_txn_t *head;
 } sipr_txn_bucket_t;
 
+/* mem.c: the layer's transaction memory (size-classed free lists). */
+#define SIPR__TXN_MEM_CLASSES 16 /* 256-byte classes up to 4 KiB */
+typedef struct sipr__txn_mem {
+  void *free[SIPR__TXN_MEM_CLASSES];
+  char *cur;     /* unused tail of the newest chunk */
+  size_t left;
+  void *chunks;  /* list of mapped chunks */
+  size_t mapped; /* bytes mapped */
+} sipr__txn_mem_t;
+void *sipr__txn_mem_get(sipr__txn_mem_t *m, size_t size);
+void sipr__txn_mem_put(sipr__txn_mem_t *m, void *p);
+void sipr__txn_mem_release(sipr__txn_mem_t *m);
+
 struct sipr_txn_layer {
   sipr_loop_t *loop;
   sipr_txn_cfg_t cfg;
@@ -26,6 +39,7 @@ struct sipr_txn_layer {
   void *tp_ctx;
   sipr_txn_user_ops_t user;
   void *user_ctx;
+  sipr__txn_mem_t mem;              /* loop thread only */
   sipr_txn_stateless_cb *stateless; /* optional, §8.2.7 */
   void *stateless_ctx;
   sipr_txn_bucket_t *buckets;
