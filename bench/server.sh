@@ -12,6 +12,11 @@
 #             (bench/server_register_uac.xml);
 #   OPTIONS   to the server itself, OPT_RATE/s for OPT_SECS s
 #             (bench/server_options_uac.xml; sipr memory and Kamailio only).
+# The three servers run side by side and are measured in ROUNDS (5)
+# interleaved rounds (REG_USERS/ROUNDS fresh AORs and OPT_RATE*OPT_SECS/
+# ROUNDS OPTIONS each, the order rotating), so a change in the machine's
+# load during the run falls on all of them alike; the figures are the
+# medians of the rounds.
 # Server CPU per transaction = the growth of the first field of
 # /proc/PID/task/*/schedstat (ns on CPU) summed over every thread (sipr) or
 # every process and thread (Kamailio: the main PID and all its descendants),
@@ -37,6 +42,7 @@ MEM_USERS=${MEM_USERS:-100000}
 MEM_RATE=${MEM_RATE:-5000}
 TIMER_J=${TIMER_J:-34} # 64*T1 = 32 s, plus a margin
 KAM_CHILDREN=${KAM_CHILDREN:-2}
+ROUNDS=${ROUNDS:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "server: $*" >&2; exit 1; }
@@ -211,15 +217,12 @@ run_sipp() {
 }
 
 # measure TAG PID PORT SCEN RATE CALLS [INF] -> prints a row, sets US
-ROWS=()
 measure() {
   local tag=$1 pid=$2 port=$3 scen=$4 rate=$5 calls=$6 inf=${7:-} c0 c1
   c0=$(cpu_ns "$pid")
   run_sipp "$tag" "$port" "$scen" "$rate" "$calls" "$inf"
   c1=$(cpu_ns "$pid")
   US=$(awk -v d=$((c1 - c0)) -v n="$OK" 'BEGIN { printf "%.1f", n ? d / 1000 / n : 0 }')
-  ROWS+=("$(printf '  %-26s %7d %7d %7d/s %9.1f %10s' "$tag" "$OK" "$FAILED" "$rate" \
-    "$(awk -v d=$((c1 - c0)) 'BEGIN { print d / 1e6 }')" "$US")")
 }
 
 # ratio A B TARGET_NUM TARGET_DEN -> "0.25x, target 1/3: met"
@@ -229,40 +232,65 @@ ratio() {
     printf "%.2fx, target %d/%d: %s", r, tn, td, (r > 0 && r <= tn / td) ? "met" : "MISSED" }'
 }
 
-REG_CALLS=$REG_USERS
 OPT_CALLS=$((OPT_RATE * OPT_SECS))
-users reg "$REG_USERS" "$TMP/reg.csv"
+REG_CHUNK=$((REG_USERS / ROUNDS))
+OPT_CHUNK=$((OPT_CALLS / ROUNDS))
 
-echo "server: sipr serve vs Kamailio $("$KAM" -v 2>/dev/null | awk '/^version:/ {print $3; exit}') (children=$KAM_CHILDREN, usrloc db_mode 0) on 127.0.0.1 UDP; SIPp $REG_USERS REGISTER (unique AORs) at $REG_RATE/s, $OPT_CALLS OPTIONS at $OPT_RATE/s"
+echo "server: sipr serve vs Kamailio $("$KAM" -v 2>/dev/null | awk '/^version:/ {print $3; exit}') (children=$KAM_CHILDREN, usrloc db_mode 0) on 127.0.0.1 UDP; SIPp $REG_USERS REGISTER (unique AORs) at $REG_RATE/s, $OPT_CALLS OPTIONS at $OPT_RATE/s, in $ROUNDS interleaved rounds"
 
-# sipr, memory store
+# All three servers run side by side; each round measures every one of
+# them in turn (the order rotates), so a change in the machine's load
+# touches all of them alike. Per-round figures, then medians and the
+# ratios of the medians.
 start_sipr mem memory
-measure "sipr memory REGISTER" "$SPID" "$SPORT" server_register_uac.xml "$REG_RATE" "$REG_CALLS" "$TMP/reg.csv"
-US_REG_MEM=$US
-measure "sipr memory OPTIONS" "$SPID" "$SPORT" server_options_uac.xml "$OPT_RATE" "$OPT_CALLS"
-US_OPT=$US
-kill "$SPID"; wait "$SPID" 2>/dev/null
-
-# sipr, sqlite store
+MPID=$SPID; MPORT=$SPORT
 start_sipr sqlite "sqlite:$TMP/sipr.db"
-measure "sipr sqlite REGISTER" "$SPID" "$SPORT" server_register_uac.xml "$REG_RATE" "$REG_CALLS" "$TMP/reg.csv"
-US_REG_SQL=$US
-kill "$SPID"; wait "$SPID" 2>/dev/null
-
-# Kamailio
+QPID=$SPID; QPORT=$SPORT
 start_kamailio
 KN=$(tree "$KPID" | wc -l)
-measure "kamailio REGISTER" "$KPID" "$KPORT" server_register_uac.xml "$REG_RATE" "$REG_CALLS" "$TMP/reg.csv"
-US_REG_KAM=$US
-measure "kamailio OPTIONS" "$KPID" "$KPORT" server_options_uac.xml "$OPT_RATE" "$OPT_CALLS"
-US_OPT_KAM=$US
-kill "$KPID"; wait "$KPID" 2>/dev/null
 
-printf '  %-26s %7s %7s %9s %9s %10s\n' "" completed failed rate "cpu ms" "us/txn"
-printf '%s\n' "${ROWS[@]}"
+declare -A SAMPLES OKS FAILS
+sample() { # key tag pid port scenario rate calls [csv]
+  local key=$1
+  shift
+  measure "$@"
+  SAMPLES[$key]+="$US "
+  OKS[$key]=$(( ${OKS[$key]:-0} + OK ))
+  FAILS[$key]=$(( ${FAILS[$key]:-0} + FAILED ))
+}
+TARGETS=(mem sql kam)
+for r in $(seq 1 "$ROUNDS"); do
+  users "r${r}u" "$REG_CHUNK" "$TMP/reg$r.csv"
+  for i in 0 1 2; do
+    t=${TARGETS[$(( (i + r) % 3 ))]}
+    case $t in
+    mem) sample reg_mem "sipr memory REGISTER r$r" "$MPID" "$MPORT" server_register_uac.xml "$REG_RATE" "$REG_CHUNK" "$TMP/reg$r.csv"
+         sample opt_mem "sipr memory OPTIONS r$r" "$MPID" "$MPORT" server_options_uac.xml "$OPT_RATE" "$OPT_CHUNK" ;;
+    sql) sample reg_sql "sipr sqlite REGISTER r$r" "$QPID" "$QPORT" server_register_uac.xml "$REG_RATE" "$REG_CHUNK" "$TMP/reg$r.csv" ;;
+    kam) sample reg_kam "kamailio REGISTER r$r" "$KPID" "$KPORT" server_register_uac.xml "$REG_RATE" "$REG_CHUNK" "$TMP/reg$r.csv"
+         sample opt_kam "kamailio OPTIONS r$r" "$KPID" "$KPORT" server_options_uac.xml "$OPT_RATE" "$OPT_CHUNK" ;;
+    esac
+  done
+done
+for p in "$MPID" "$QPID" "$KPID"; do kill "$p"; wait "$p" 2>/dev/null; done
+
+median() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf '  %-26s %7s %7s %9s %10s   %s\n' "" completed failed rate "median us" "us/txn per round"
+row() { # key label rate
+  printf '  %-26s %7d %7d %7d/s %10s   %s\n' "$2" "${OKS[$1]}" "${FAILS[$1]}" "$3" "$(median "${SAMPLES[$1]}")" "${SAMPLES[$1]}"
+}
+row reg_mem "sipr memory REGISTER" "$REG_RATE"
+row opt_mem "sipr memory OPTIONS" "$OPT_RATE"
+row reg_sql "sipr sqlite REGISTER" "$REG_RATE"
+row reg_kam "kamailio REGISTER" "$REG_RATE"
+row opt_kam "kamailio OPTIONS" "$OPT_RATE"
 echo "  (kamailio: $KN processes, all counted; sipr: all threads of its one process)"
+US_REG_MEM=$(median "${SAMPLES[reg_mem]}")
+US_OPT=$(median "${SAMPLES[opt_mem]}")
+US_REG_SQL=$(median "${SAMPLES[reg_sql]}")
+US_REG_KAM=$(median "${SAMPLES[reg_kam]}")
+US_OPT_KAM=$(median "${SAMPLES[opt_kam]}")
 
-# Memory per binding, sipr memory store
 start_sipr memrss memory
 users warm "$MEM_USERS" "$TMP/warm.csv"
 users mem "$MEM_USERS" "$TMP/mem.csv"

@@ -23,7 +23,9 @@
  *   step 3  auth on: unknown user 404; no/invalid credentials 401 with
  *           fresh challenges (stale=true for an expired nonce)
  *   step 4  the authenticated user must be the To AOR's user: 403
- *   step 6  Contact "*": alone, with Expires: 0 (else 400)
+ *   step 6  Contact "*": alone, with Expires: 0 (else 400); a binding
+ *           with the same Call-ID and a CSeq not lower fails it (500,
+ *           nothing removed)
  *   step 7  every Contact validated first (400 and nothing changes); 423
  *           with Min-Expires for 0 < expires < min (and < 3600); expires
  *           above max are clamped; Call-ID/CSeq ordering per binding: an

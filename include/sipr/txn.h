@@ -91,7 +91,8 @@ typedef struct sipr_txn_cfg {
   uint32_t timer_d; /* default 32000 (>= 32 s on unreliable transports) */
   unsigned max_txns; /* cap on live transactions, default 100000 */
   unsigned buckets;  /* hash buckets, power of two (rounded up), at most
-                        65536 (the 4 hex digits of the branch), default 4096 */
+                        65536 (the 4 hex digits of the branch), default 16384: about
+                        6 live transactions per bucket at max_txns */
   /* §17.2.1: the IST sends 100 (Trying) when the TU has not answered
    * within trying_delay ms (0: at once). Default on, 200 ms. */
   int send_100;

@@ -2,7 +2,10 @@
  * SQLite backend: every binding is loaded at open into the in-memory table;
  * writes go through one writer thread that groups every queued apply into
  * one BEGIN IMMEDIATE..COMMIT (group commit) before installing the changes
- * in memory and completing the requests.
+ * in memory and completing the requests. An apply without changes (a
+ * REGISTER query) writes nothing: it is answered from memory after the
+ * batch, so a full or locked disk refuses changes (SIPR_EIO, nothing
+ * changed anywhere) but not queries.
  *
  * Durability: journal_mode=WAL; synchronous=FULL by default, so a commit
  * is fsync'ed before any request of its batch completes (survives power
@@ -179,7 +182,38 @@ static void *writer_main(void *arg) {
     pthread_mutex_unlock(&q->qmu);
 
     if (n) {
-      sipr__store_run_batch(st, v, n, persist, &c);
+      /* Applies without changes (REGISTER queries, §10.3 step 8) keep
+       * their place in the queue but write nothing: they run after the
+       * batch's commit, in memory only, so a disk that refuses writes
+       * (full, locked) still lets them answer. The others are moved to
+       * the front of v, keeping their order. */
+      size_t nw = 0;
+      for (size_t i = 0; i < n; i++)
+        if (v[i]->n)
+          nw++;
+      sipr__req_t **qv = NULL, *qone[1];
+      if (nw && nw < n)
+        qv = n - nw == 1 ? qone : malloc((n - nw) * sizeof(*qv));
+      if (nw && nw < n && !qv) {
+        sipr__store_run_batch(st, v, n, persist, &c); /* no memory: as one */
+      } else {
+        size_t k = 0, m = 0;
+        for (size_t i = 0; i < n; i++) {
+          if (v[i]->n)
+            v[k++] = v[i];
+          else if (qv)
+            qv[m++] = v[i];
+        }
+        if (nw)
+          sipr__store_run_batch(st, v, nw, persist, &c);
+        if (qv) {
+          memcpy(v + nw, qv, m * sizeof(*qv));
+          if (qv != qone)
+            free(qv);
+        }
+        if (nw < n)
+          sipr__store_run_batch(st, v + nw, n - nw, NULL, NULL);
+      }
       for (size_t i = 0; i < n; i++)
         sipr__req_complete(st, v[i]);
     }

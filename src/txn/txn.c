@@ -34,7 +34,7 @@ void sipr_txn_cfg_default(sipr_txn_cfg_t *cfg) {
   cfg->t4 = 5000;
   cfg->timer_d = 32000;
   cfg->max_txns = 100000;
-  cfg->buckets = 4096;
+  cfg->buckets = 16384;
   cfg->send_100 = 1;
   cfg->trying_delay = 200;
   cfg->overload_503 = 1;

@@ -275,13 +275,26 @@ static void print_date(sipr_buf_t *b, int64_t now) {
                                    "Thu", "Fri", "Sat"};
   static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  time_t t = (time_t)now;
-  struct tm tm;
-  if (!gmtime_r(&t, &tm))
-    return;
-  sipr_buf_printf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
-                  wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec);
+  /* One formatting per second and thread: every 200 within the same
+   * second carries the same line. */
+  static _Thread_local int64_t tl_sec = INT64_MIN;
+  static _Thread_local char tl_line[64];
+  static _Thread_local int tl_len;
+  if (now != tl_sec) {
+    time_t t = (time_t)now;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+      return;
+    int n = snprintf(tl_line, sizeof tl_line,
+                     "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                     wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon],
+                     tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n <= 0 || (size_t)n >= sizeof tl_line)
+      return;
+    tl_len = n;
+    tl_sec = now;
+  }
+  sipr_buf_append(b, tl_line, (size_t)tl_len);
 }
 
 /* ---- deferred answer -------------------------------------------------- */
@@ -321,6 +334,11 @@ static unsigned status_of_rc(int rc, const char **reason, const char **extra) {
   case SIPR_EINVAL:
     *reason = "Invalid Binding";
     return 400;
+  case SIPR_EIO: /* §10.3 step 7: the commit failed (disk full, database
+                    locked); nothing changed, worth a retry (§21.5.1) */
+    *reason = "Store Unavailable";
+    *extra = "Retry-After: 5\r\n";
+    return 500;
   default: /* §10.3 step 7: a failed commit is a 500; nothing changed */
     *reason = NULL;
     *extra = "Retry-After: 5\r\n";
@@ -630,8 +648,13 @@ static int step_contacts(reg_req_t *q) {
         reject(q, 400, "Contact URI Too Long", NULL);
         return -1;
       }
-      if (contact_params(q, c)) {
-        reject(q, 400, "Bad Contact Parameter", NULL);
+      int prc = contact_params(q, c);
+      if (prc) {
+        reject(q, prc == SIPR_ENOMEM ? 500 : 400,
+               prc == SIPR_EPARSE    ? "Bad reg-id In Contact"
+               : prc == SIPR_ETOOBIG ? "Contact Parameters Too Long"
+                                     : NULL,
+               NULL);
         return -1;
       }
       c->uri = adup(q->a, u->raw);
@@ -716,7 +739,7 @@ void sipr__reg_register(sipr_registrar_t *r, sipr_txn_t *st, sipr_msg_t *req,
   sipr_binding_list_t cur;
   memset(&cur, 0, sizeof(cur));
   sipr_uri_t *curi = NULL;
-  if (q.nc) {
+  if (q.nc || q.star) {
     if (sipr_store_lookup(r->store, q.aor, now, &cur) != 0) {
       reject(&q, 500, NULL, "Retry-After: 5\r\n");
       return;
@@ -739,7 +762,7 @@ void sipr__reg_register(sipr_registrar_t *r, sipr_txn_t *st, sipr_msg_t *req,
   sipr_loc_change_t *ch = NULL;
   size_t nch = 0;
   if (q.star || q.nc) {
-    ch = sipr_arena_zalloc(q.a, (q.star ? 1 : q.nc) * sizeof(*ch));
+    ch = sipr_arena_zalloc(q.a, (q.star ? cur.n + 1 : q.nc) * sizeof(*ch));
     if (!ch) {
       sipr_binding_list_free(&cur);
       reject(&q, 500, NULL, NULL);
@@ -747,11 +770,25 @@ void sipr__reg_register(sipr_registrar_t *r, sipr_txn_t *st, sipr_msg_t *req,
     }
   }
   if (q.star) {
-    ch[0].op = SIPR_LOC_REMOVE_ALL;
-    ch[0].b.aor = q.aor;
-    ch[0].b.call_id = q.call_id;
-    ch[0].b.cseq = q.cseq;
-    nch = 1;
+    /* §10.3 step 6: each binding with another Call-ID is removed; one with
+     * the same Call-ID only when the request's CSeq is higher, "otherwise,
+     * the update MUST be aborted and the request fails". One REMOVE per
+     * binding seen, checked by the store atomically with the write (the
+     * whole request fails with nothing removed), then a REMOVE_ALL for any
+     * binding added since the lookup. */
+    for (size_t i = 0; i < cur.n; i++) {
+      sipr_loc_change_t *x = &ch[nch++];
+      x->op = SIPR_LOC_REMOVE;
+      x->b.aor = q.aor;
+      x->b.contact = cur.v[i].contact;
+      x->b.call_id = q.call_id;
+      x->b.cseq = q.cseq;
+    }
+    sipr_loc_change_t *x = &ch[nch++];
+    x->op = SIPR_LOC_REMOVE_ALL;
+    x->b.aor = q.aor;
+    x->b.call_id = q.call_id;
+    x->b.cseq = q.cseq;
   }
   for (unsigned i = 0; i < q.nc; i++) {
     rc_contact_t *c = &q.c[i];
@@ -794,8 +831,10 @@ void sipr__reg_register(sipr_registrar_t *r, sipr_txn_t *st, sipr_msg_t *req,
   int rc;
   if (loop) {
     sipr_txn_set_owner(st, p);
-    rc = sipr_store_apply(r->store, q.aor, ch, nch, now, SIPR_STORE_CHECK_CSEQ,
-                          loop, pending_done, p);
+    /* The memory store answers inside the call: no loop wake-up. */
+    rc = sipr_store_apply(r->store, q.aor, ch, nch, now,
+                          SIPR_STORE_CHECK_CSEQ | SIPR_STORE_DONE_INLINE, loop,
+                          pending_done, p);
     if (rc) {
       sipr_txn_set_owner(st, NULL);
       pending_answer(p, rc, NULL);

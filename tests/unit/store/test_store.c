@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -498,6 +500,63 @@ static void test_sqlite_persist(void **state) {
   sipr_binding_list_free(&l);
 }
 
+/* A full disk (stood in for by RLIMIT_FSIZE: no file may grow, a write
+ * past its end fails with EFBIG, SIGXFSZ ignored): every apply that
+ * changes something fails with SIPR_EIO and changes nothing, in memory
+ * or on disk; a query (no change) still answers from memory; once there
+ * is room again writes succeed, and a restart finds exactly what was
+ * acknowledged. */
+static void test_sqlite_full_disk(void **state) {
+  fx_t *f = *state;
+  sipr_loc_change_t c = set("sip:a1", NOW + 3600, -1, "cid", 1);
+  assert_int_equal(
+      sipr_store_apply_sync(f->st, "sip:a@x", &c, 1, NOW, 0, NULL), 0);
+  char wal[160];
+  snprintf(wal, sizeof(wal), "%s/var/t.db-wal", f->dir);
+  struct stat sb;
+  assert_int_equal(stat(wal, &sb), 0);
+  assert_true(sb.st_size > 0);
+  struct rlimit old, full;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+  full = old;
+  full.rlim_cur = (rlim_t)sb.st_size;
+  signal(SIGXFSZ, SIG_IGN);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &full), 0);
+  sipr_loc_change_t up[2] = {set("sip:a1", NOW + 7200, 500, "cid", 2),
+                             set("sip:a2", NOW + 7200, -1, "cid", 2)};
+  int rc_up = sipr_store_apply_sync(f->st, "sip:a@x", up, 2, NOW,
+                                    SIPR_STORE_CHECK_CSEQ, NULL);
+  sipr_loc_change_t nb = set("sip:b1", NOW + 3600, -1, "cidb", 1);
+  int rc_new = sipr_store_apply_sync(f->st, "sip:b@x", &nb, 1, NOW, 0, NULL);
+  sipr_binding_list_t l;
+  memset(&l, 0, sizeof(l));
+  int rc_query = sipr_store_apply_sync(f->st, "sip:a@x", NULL, 0, NOW,
+                                       SIPR_STORE_CHECK_CSEQ, &l);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, SIG_DFL);
+  assert_int_equal(rc_up, SIPR_EIO);
+  assert_int_equal(rc_new, SIPR_EIO);
+  assert_int_equal(rc_query, 0);
+  assert_int_equal(l.n, 1);
+  assert_string_equal(l.v[0].contact, "sip:a1");
+  assert_int_equal(l.v[0].cseq, 1);
+  assert_int_equal(l.v[0].expires, NOW + 3600);
+  sipr_binding_list_free(&l);
+  assert_int_equal(nlive(f->st, "sip:b@x", NOW), 0);
+  /* Room again. */
+  assert_int_equal(
+      sipr_store_apply_sync(f->st, "sip:b@x", &nb, 1, NOW, 0, NULL), 0);
+  sipr_store_close(f->st);
+  f->st = open_cfg(f, NULL);
+  assert_int_equal(sipr_store_lookup(f->st, "sip:a@x", NOW, &l), 0);
+  assert_int_equal(l.n, 1);
+  assert_int_equal(l.v[0].cseq, 1);
+  assert_int_equal(l.v[0].expires, NOW + 3600);
+  sipr_binding_list_free(&l);
+  assert_int_equal(nlive(f->st, "sip:b@x", NOW), 1);
+  assert_int_equal(sipr_store_count(f->st), 2);
+}
+
 typedef struct gc_arg {
   sipr_store_t *st;
   int id;
@@ -646,6 +705,8 @@ int main(void) {
       BOTH(test_creds),
       BOTH(test_async),
       cmocka_unit_test_setup_teardown(test_sqlite_persist, setup_sql, teardown),
+      cmocka_unit_test_setup_teardown(test_sqlite_full_disk, setup_sql,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_group_commit, setup_sql, teardown),
       cmocka_unit_test_setup_teardown(test_crash, setup_sql, teardown),
       cmocka_unit_test(test_open_errors),
