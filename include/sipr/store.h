@@ -127,6 +127,12 @@ typedef struct sipr_store_cfg {
   unsigned max_per_aor;   /* bindings per AOR; default 16 */
   size_t max_total;       /* bindings in the store; default 1000000 */
   int sqlite_sync_normal; /* 1: synchronous=NORMAL (see above); default 0 */
+  /* Group commit window in microseconds: the writer commits once the
+   * oldest queued change has waited this long (or a flush, a synchronous
+   * apply or a full batch asks sooner), so one COMMIT and fsync serve all
+   * the changes of the window. Adds at most this much to an answer's
+   * latency. 0: commit whatever is queued at once. Default 5000.
+  unsigned sqlite_group_us;
 } sipr_store_cfg_t;
 
 /* Fills cfg with the defaults above. */

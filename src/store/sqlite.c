@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store_internal.h"
 
@@ -70,6 +71,10 @@ typedef struct sq_be {
   pthread_cond_t qcv, fcv;
   sipr__req_t *head, *tail;
   uint64_t enqueued, completed;
+  size_t qlen;       /* requests queued, not yet taken */
+  uint64_t first_ns; /* when the oldest queued request came */
+  uint64_t group_ns; /* commit window (cfg.sqlite_group_us) */
+  int urgent;        /* a flush waits: commit without the window */
   int stopping;
   int64_t purge_upto; /* INT64_MIN: nothing to purge */
 } sq_be_t;
@@ -151,6 +156,29 @@ static int persist(sipr_store_t *st, sipr__loc_t *ov, void *arg) {
   return rc;
 }
 
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Group commit with a window: the writer takes what is queued once the
+ * oldest request has waited group_ns (or MAX_BATCH are queued, or a flush
+ * or the stop asks), so one COMMIT and one fsync serve every REGISTER of
+ * the window instead of the one or two that came during the previous
+ * fsync. Under qmu. */
+static void wait_window(sq_be_t *q) {
+  if (!q->group_ns)
+    return;
+  uint64_t deadline = q->first_ns + q->group_ns;
+  struct timespec ts = {(time_t)(deadline / 1000000000u),
+                        (long)(deadline % 1000000000u)};
+  while (q->head && !q->stopping && !q->urgent && q->qlen < MAX_BATCH &&
+         mono_ns() < deadline)
+    if (pthread_cond_timedwait(&q->qcv, &q->qmu, &ts) == ETIMEDOUT)
+      break;
+}
+
 static void *writer_main(void *arg) {
   sipr_store_t *st = arg;
   sq_be_t *q = st->be;
@@ -169,6 +197,8 @@ static void *writer_main(void *arg) {
       pthread_mutex_unlock(&q->qmu);
       break; /* stopping, queue drained */
     }
+    wait_window(q);
+    q->urgent = 0;
     size_t n = 0;
     while (q->head && n < cap) {
       v[n] = q->head;
@@ -177,6 +207,9 @@ static void *writer_main(void *arg) {
     }
     if (!q->head)
       q->tail = NULL;
+    q->qlen -= n;
+    if (q->head)
+      q->first_ns = mono_ns(); /* the rest waits a window of its own */
     persist_ctx_t c = {q, q->purge_upto, 0};
     q->purge_upto = INT64_MIN;
     pthread_mutex_unlock(&q->qmu);
@@ -244,13 +277,23 @@ static int sq_submit(sipr_store_t *st, sipr__req_t *req) {
     return SIPR_EIO;
   }
   req->next = NULL;
+  int was_empty = !q->head;
   if (q->tail)
     q->tail->next = req;
   else
     q->head = req;
   q->tail = req;
   q->enqueued++;
-  pthread_cond_signal(&q->qcv);
+  q->qlen++;
+  /* The writer needs waking when the queue starts (it then waits out the
+   * window on its own) or fills; not for every request in between. A
+   * synchronous apply (a caller that blocks on it) commits at once. */
+  if (was_empty)
+    q->first_ns = mono_ns();
+  if (req->sync)
+    q->urgent = 1;
+  if (was_empty || req->sync || q->qlen >= MAX_BATCH || !q->group_ns)
+    pthread_cond_signal(&q->qcv);
   pthread_mutex_unlock(&q->qmu);
   return 0;
 }
@@ -259,6 +302,8 @@ static void sq_flush(sipr_store_t *st) {
   sq_be_t *q = st->be;
   pthread_mutex_lock(&q->qmu);
   uint64_t target = q->enqueued;
+  q->urgent = 1;
+  pthread_cond_signal(&q->qcv);
   while (q->completed < target)
     pthread_cond_wait(&q->fcv, &q->qmu);
   pthread_mutex_unlock(&q->qmu);
@@ -455,7 +500,12 @@ int sipr__sqlite_open(sipr_store_t *st, const char *path, char *err,
   }
   pthread_mutex_init(&q->rmu, NULL);
   pthread_mutex_init(&q->qmu, NULL);
-  pthread_cond_init(&q->qcv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the window's clock */
+  pthread_cond_init(&q->qcv, &ca);
+  pthread_condattr_destroy(&ca);
+  q->group_ns = (uint64_t)st->cfg.sqlite_group_us * 1000u;
   pthread_cond_init(&q->fcv, NULL);
   q->purge_upto = INT64_MIN;
   make_parent(path);

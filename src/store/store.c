@@ -24,6 +24,7 @@ void sipr_store_cfg_default(sipr_store_cfg_t *cfg) {
   cfg->max_per_aor = 16;
   cfg->max_total = 1000000;
   cfg->sqlite_sync_normal = 0;
+  cfg->sqlite_group_us = 5000;
 }
 
 /* ---- requests ---------------------------------------------------------------*/
