@@ -131,7 +131,7 @@ typedef struct sipr_store_cfg {
    * oldest queued change has waited this long (or a flush, a synchronous
    * apply or a full batch asks sooner), so one COMMIT and fsync serve all
    * the changes of the window. Adds at most this much to an answer's
-   * latency. 0: commit whatever is queued at once. Default 5000.
+   * latency. 0: commit whatever is queued at once. Default 5000. */
   unsigned sqlite_group_us;
 } sipr_store_cfg_t;
 
