@@ -16,7 +16,11 @@
  *                    in order (MD5, MD5-sess, SHA-256, SHA-256-sess); some
  *                    clients (SIPp 3.6) answer only the first challenge and
  *                    know only MD5: list MD5 first for them
- *   mode:            proxy | redirect                  default proxy (stored only, for now)
+ *   mode:            proxy | redirect                  default proxy
+ *   fork:            parallel | sequential             default parallel (proxy
+ *                    forking: all bindings at once, or by q-value groups)
+ *   fork_timeout:    seconds a sequential group waits  default 20
+ *   timer_c:         seconds (§16.8, > 180)            default 185
  *   workers:         N (0: number of cores)            default 0
  *   expires_min:     seconds                           default 60
  *   expires_default: seconds                           default 3600
@@ -117,6 +121,9 @@ typedef struct sipr_server_cfg {
   char auth_algs[4][16];         /* names as sipr_auth_alg_name() spells them */
   unsigned nauth_algs;           /* 0 until finished: SHA-256, MD5 */
   sipr_server_mode_t mode;
+  int fork_sequential;           /* 1: sequential forking by q */
+  uint32_t fork_timeout;         /* seconds per sequential group */
+  uint32_t timer_c;              /* seconds, §16.8 */
   unsigned workers;              /* 0: number of online CPUs */
   uint32_t expires_min, expires_default, expires_max;
   sipr_log_level_t log_level;

@@ -25,5 +25,11 @@ int sipr__cli_usage_error(const char *cmd, const char *fmt, ...)
 int sipr__cli_parse(int argc, char **argv);
 int sipr__cli_serve(int argc, char **argv);
 int sipr__cli_user(int argc, char **argv);
+/* cmd_ua.c: the user-agent commands */
+int sipr__cli_ping(int argc, char **argv);
+int sipr__cli_register(int argc, char **argv);
+int sipr__cli_message(int argc, char **argv);
+int sipr__cli_call(int argc, char **argv);
+int sipr__cli_answer(int argc, char **argv);
 
 #endif

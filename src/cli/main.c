@@ -27,6 +27,11 @@ static const sipr_cli_cmd_t commands[] = {
      "parse one SIP message, print it as JSON"},
     {"serve", sipr__cli_serve, "[OPTIONS]", "run the SIP server (registrar)"},
     {"user", sipr__cli_user, "add|del|list", "manage digest credentials"},
+    {"ping", sipr__cli_ping, "URI", "send OPTIONS, print status and round-trip time"},
+    {"register", sipr__cli_register, "--aor AOR", "register a contact (and keep it)"},
+    {"message", sipr__cli_message, "URI TEXT", "send a MESSAGE"},
+    {"call", sipr__cli_call, "URI", "place a call: INVITE, ACK, hold, BYE"},
+    {"answer", sipr__cli_answer, "[--aor AOR]", "answer calls, print MESSAGEs"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

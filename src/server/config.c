@@ -31,6 +31,9 @@ void sipr_server_cfg_default(sipr_server_cfg_t *cfg) {
   snprintf(cfg->store, sizeof cfg->store, "sqlite:./var/sipr.db");
   cfg->auth = 1;
   cfg->mode = SIPR_MODE_PROXY;
+  cfg->fork_sequential = 0;
+  cfg->fork_timeout = 20;
+  cfg->timer_c = 185;
   cfg->workers = 0;
   cfg->expires_min = 60;
   cfg->expires_default = 3600;
@@ -194,6 +197,33 @@ int sipr_server_cfg_set(sipr_server_cfg_t *cfg, const char *key,
       return fail(err, errlen, "bad mode '%s' (want proxy or redirect)", v);
     return 0;
   }
+  if (strcmp(key, "fork") == 0) {
+    if (strcmp(v, "parallel") == 0)
+      cfg->fork_sequential = 0;
+    else if (strcmp(v, "sequential") == 0)
+      cfg->fork_sequential = 1;
+    else
+      return fail(err, errlen, "bad fork '%s' (want parallel or sequential)",
+                  v);
+    return 0;
+  }
+  if (strcmp(key, "fork_timeout") == 0) {
+    if (parse_uint(v, 3600, &n) || n == 0)
+      return fail(err, errlen, "bad fork_timeout '%s' (want 1..3600 seconds)",
+                  v);
+    cfg->fork_timeout = (uint32_t)n;
+    return 0;
+  }
+  if (strcmp(key, "timer_c") == 0) {
+    /* §16.8: Timer C MUST be greater than 3 minutes. */
+    if (parse_uint(v, 86400, &n) || n <= 180)
+      return fail(err, errlen,
+                  "bad timer_c '%s' (want 181..86400 seconds: RFC 3261 "
+                  "§16.8 asks more than 3 minutes)",
+                  v);
+    cfg->timer_c = (uint32_t)n;
+    return 0;
+  }
   if (strcmp(key, "workers") == 0) {
     if (parse_uint(v, 256, &n))
       return fail(err, errlen,
@@ -299,7 +329,7 @@ static const char *scalar(struct fy_node *n, char *buf, size_t cap) {
 
 static const char *const known_keys[] = {
     "listen", "domains", "domain", "store", "auth", "auth_algorithms", "realm",
-    "mode", "workers",
+    "mode", "fork", "fork_timeout", "timer_c", "workers",
     "expires_min", "expires_default", "expires_max", "log_level", "log_format"};
 
 static int known_key(const char *k) {

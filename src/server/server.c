@@ -33,6 +33,7 @@
 
 #include "server_internal.h"
 #include "sipr/auth.h"
+#include "sipr/proxy.h"
 #include "sipr/registrar.h"
 #include "sipr/stack.h"
 #include "sipr/store.h"
@@ -52,6 +53,7 @@ typedef struct server {
   sipr_auth_server_t *auth;
   sipr_stack_t *stack;
   _Atomic(sipr_registrar_t *) reg; /* what workers use now */
+  sipr_proxy_t *proxy; /* requests not addressed to us (§16, §8.3) */
   sipr_registrar_t *gens[MAX_GENS];
   atomic_uint ngens;
   /* the host's addresses, served as domains when listening on 0.0.0.0/:: */
@@ -72,7 +74,13 @@ static void tu_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
       sipr_registrar_attach_loop(sipr_stack_loop(s->stack, (unsigned)w));
     loop_attached = 1;
   }
-  sipr_registrar_on_request(atomic_load(&s->reg), st, req, src);
+  /* Requests addressed to the server itself (REGISTER for our domains,
+   * OPTIONS and the like to our address) go to the registrar / UAS core;
+   * everything else is proxied (or redirected). */
+  if (s->proxy && !sipr_proxy_for_us(s->proxy, req, src))
+    sipr_proxy_on_request(s->proxy, st, req, src);
+  else
+    sipr_registrar_on_request(atomic_load(&s->reg), st, req, src);
 }
 
 /* §8.2.7: OPTIONS to the server itself, answered with no transaction. */
@@ -83,9 +91,32 @@ static int tu_stateless(void *user, sipr_txn_layer_t *l, sipr_msg_t *req,
 }
 
 static void tu_stray_ack(void *user, sipr_msg_t *ack, const sipr_tp_src_t *src) {
-  (void)user;
-  (void)ack;
-  (void)src; /* §17.2.3: an ACK for a 2xx we never sent an INVITE 2xx for */
+  server_t *s = user;
+  /* §17.2.3: an ACK for a 2xx. One that follows our Record-Route goes end
+   * to end through the proxy (§16.11); one addressed to us is absorbed. */
+  if (s->proxy && !sipr_proxy_for_us(s->proxy, ack, src))
+    sipr_proxy_on_stray_ack(s->proxy, ack, src);
+}
+
+static void tu_response(void *user, sipr_txn_t *ct, sipr_msg_t *resp) {
+  server_t *s = user; /* only the proxy makes client transactions */
+  sipr_proxy_on_response(s->proxy, ct, resp);
+}
+
+static void tu_timeout(void *user, sipr_txn_t *t) {
+  server_t *s = user;
+  sipr_proxy_on_timeout(s->proxy, t);
+}
+
+static void tu_transport_error(void *user, sipr_txn_t *t) {
+  server_t *s = user;
+  sipr_proxy_on_transport_error(s->proxy, t);
+}
+
+static void tu_stray_response(void *user, sipr_msg_t *resp,
+                              const sipr_tp_src_t *src) {
+  server_t *s = user; /* §16.7 / §18.1.2: forwarded by the next Via */
+  sipr_proxy_on_stray_response(s->proxy, resp, src);
 }
 
 static void tu_terminated(void *user, sipr_txn_t *t) {
@@ -93,6 +124,7 @@ static void tu_terminated(void *user, sipr_txn_t *t) {
   unsigned n = atomic_load(&s->ngens);
   for (unsigned i = 0; i < n; i++)
     sipr_registrar_txn_terminated(s->gens[i], t);
+  sipr_proxy_txn_terminated(s->proxy, t);
 }
 
 /* ---- building the parts ------------------------------------------------- */
@@ -217,6 +249,86 @@ static void on_refused(void *ctx, const sipr_tp_addr_t *remote,
   sipr_log_refused(remote, n ? m : NULL, status, reason);
 }
 
+/* ---- the proxy (§16) and redirect server (§8.3) ----------------------- */
+
+/* The proxy runs on the worker that calls it: its transaction layer and
+ * loop, its sends (handed to the owner of a TCP connection by the stack). */
+static sipr_txn_layer_t *px_layer(void *ctx) {
+  server_t *s = ctx;
+  int w = sipr_stack_current(s->stack);
+  return w >= 0 ? sipr_stack_txn(s->stack, (unsigned)w) : NULL;
+}
+
+static sipr_loop_t *px_loop(void *ctx) {
+  server_t *s = ctx;
+  int w = sipr_stack_current(s->stack);
+  return w >= 0 ? sipr_stack_loop(s->stack, (unsigned)w) : NULL;
+}
+
+static int px_send(void *ctx, const sipr_tp_addr_t *dest, const char *buf,
+                   size_t len) {
+  server_t *s = ctx;
+  int w = sipr_stack_current(s->stack);
+  if (w < 0)
+    return SIPR_EINVAL;
+  return sipr_stack_send(s->stack, (unsigned)w, dest, 0, buf, len);
+}
+
+static int px_send_response(void *ctx, const sipr_via_t *via, const char *buf,
+                            size_t len) {
+  server_t *s = ctx;
+  int w = sipr_stack_current(s->stack);
+  if (w < 0)
+    return SIPR_EINVAL;
+  return sipr_stack_send_response(s->stack, (unsigned)w, NULL, via, buf, len);
+}
+
+/* After the stack listens (the proxy needs the bound addresses). Its
+ * domains are those of the start: a reload that changes domains reaches
+ * the registrar, the proxy keeps its own until the next start. */
+static int make_proxy(server_t *s) {
+  const char *domains[SIPR_SERVER_MAX_DOMAINS + MAX_HOST_ADDRS];
+  size_t nd = 0;
+  for (unsigned i = 0; i < s->cfg.ndomains; i++)
+    domains[nd++] = s->cfg.domains[i];
+  for (unsigned i = 0; i < s->nhost_addrs; i++)
+    domains[nd++] = s->host_addrs[i];
+  sipr_tp_addr_t locals[SIPR_SERVER_MAX_LISTEN * 2];
+  size_t nl = 0;
+  sipr_tp_t *tp = sipr_stack_tp(s->stack, 0);
+  for (unsigned i = 0; tp && nl < sizeof locals / sizeof locals[0]; i++) {
+    const sipr_tp_addr_t *a = sipr_tp_local(tp, i);
+    if (!a)
+      break;
+    locals[nl++] = *a;
+  }
+  sipr_proxy_cfg_t pc;
+  sipr_proxy_cfg_default(&pc);
+  pc.domains = domains;
+  pc.ndomains = nd;
+  pc.locals = locals;
+  pc.nlocals = nl;
+  pc.advertise = s->nhost_addrs ? s->host_addrs[0] : NULL;
+  pc.auth = s->cfg.auth;
+  pc.realm = s->cfg.realm;
+  pc.redirect = s->cfg.mode == SIPR_MODE_REDIRECT;
+  pc.fork = s->cfg.fork_sequential ? SIPR_FORK_SEQUENTIAL : SIPR_FORK_PARALLEL;
+  pc.fork_timeout_ms = s->cfg.fork_timeout * 1000u;
+  pc.timer_c_ms = s->cfg.timer_c * 1000u;
+  pc.ops.layer = px_layer;
+  pc.ops.loop = px_loop;
+  pc.ops.send = px_send;
+  pc.ops.send_response = px_send_response;
+  pc.ops_ctx = s;
+  s->proxy = sipr_proxy_new(&pc, s->store, s->auth);
+  if (!s->proxy) {
+    sipr_log(SIPR_LOG_ERROR, "proxy: cannot be created (out of memory or a "
+                             "domain that does not parse)");
+    return -1;
+  }
+  return 0;
+}
+
 static int build(server_t *s) {
   if (open_store(s))
     return -1;
@@ -252,6 +364,10 @@ static int build(server_t *s) {
   ops.request = tu_request;
   ops.stray_ack = tu_stray_ack;
   ops.terminated = tu_terminated;
+  ops.response = tu_response;
+  ops.timeout = tu_timeout;
+  ops.transport_error = tu_transport_error;
+  ops.stray_response = tu_stray_response;
   s->stack = sipr_stack_new(s->cfg.workers, NULL, NULL, &ops, s, NULL);
   if (!s->stack) {
     sipr_log(SIPR_LOG_ERROR, "cannot create %u workers", s->cfg.workers);
@@ -270,7 +386,7 @@ static int build(server_t *s) {
       return -1;
     }
   }
-  return 0;
+  return make_proxy(s);
 }
 
 /* Order: the loops stopped (drain() already gave in-flight REGISTERs
@@ -285,6 +401,7 @@ static void teardown(server_t *s) {
     sipr_store_close(s->store);
   if (s->stack)
     sipr_stack_free(s->stack);
+  sipr_proxy_free(s->proxy); /* after the stack: no transaction is left */
   unsigned n = atomic_load(&s->ngens);
   for (unsigned i = 0; i < n; i++)
     sipr_registrar_free(s->gens[i]);
@@ -349,9 +466,15 @@ static void banner(server_t *s) {
                     "it can register any AOR");
   sipr__log_force(SIPR_LOG_INFO, "workers: %u",
                   sipr_stack_workers(s->stack));
-  sipr__log_force(SIPR_LOG_INFO, "mode: %s (accepted and stored; requests "
-                                 "for other domains are refused for now)",
-                  c->mode == SIPR_MODE_REDIRECT ? "redirect" : "proxy");
+  if (c->mode == SIPR_MODE_REDIRECT)
+    sipr__log_force(SIPR_LOG_INFO, "mode: redirect (302 with the bindings of "
+                                   "our users)");
+  else
+    sipr__log_force(SIPR_LOG_INFO, "mode: proxy (stateful, %s forking, "
+                                   "timer C %u s; other domains only for "
+                                   "authenticated users)",
+                    c->fork_sequential ? "sequential" : "parallel",
+                    c->timer_c);
   sipr__log_force(SIPR_LOG_INFO, "expires: min %u, default %u, max %u",
                   c->expires_min, c->expires_default, c->expires_max);
   sipr__log_force(SIPR_LOG_INFO, "log: level %s, format %s",

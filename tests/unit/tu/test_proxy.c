@@ -1,0 +1,1018 @@
+/* Proxy tests (RFC 3261 §16, §8.3): the stateful proxy driven through the
+ * real transaction layer with a fake transport (every request and response
+ * sent is captured), a fake clock and the memory store. Downstream
+ * answers are built from the captured forwarded requests and fed back as
+ * if received from the next hop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sipr/auth.h"
+#include "sipr/print.h"
+#include "sipr/proxy.h"
+#include "sipr/store.h"
+#include "sipr/txn.h"
+
+#define WALL0 1700000000
+#define MAX_CAP 256
+
+typedef struct cap {
+  char *text;
+  sipr_tp_addr_t dest; /* requests: where they went */
+  int stateless;       /* sent by the proxy's own send / send_response */
+} cap_t;
+
+typedef struct fx {
+  sipr_fake_clock_t fc;
+  sipr_loop_t *loop;
+  sipr_txn_layer_t *l;
+  sipr_store_t *store;
+  sipr_auth_server_t *auth;
+  sipr_proxy_t *px;
+  sipr_proxy_cfg_t cfg;
+  sipr_tp_addr_t locals[2];
+  int64_t wall;
+  cap_t req[MAX_CAP];
+  unsigned nreq;
+  cap_t resp[MAX_CAP];
+  unsigned nresp;
+  sipr_arena_t a; /* parsed captures */
+  unsigned seq;
+} fx_t;
+
+static fx_t fx;
+
+/* ---- fakes ------------------------------------------------------------ */
+static char *dup_text(const char *buf, size_t len) {
+  char *c = malloc(len + 1);
+  assert_non_null(c);
+  memcpy(c, buf, len);
+  c[len] = '\0';
+  return c;
+}
+
+static int tp_send_request(void *ctx, const sipr_tp_addr_t *dest,
+                           const char *buf, size_t len, uint64_t *conn_id) {
+  (void)ctx, (void)conn_id;
+  assert_true(fx.nreq < MAX_CAP);
+  fx.req[fx.nreq].text = dup_text(buf, len);
+  fx.req[fx.nreq].dest = *dest;
+  fx.req[fx.nreq].stateless = 0;
+  fx.nreq++;
+  return 0;
+}
+
+static int tp_send_response(void *ctx, const sipr_tp_src_t *src,
+                            const sipr_via_t *via, const char *buf,
+                            size_t len) {
+  (void)ctx, (void)src, (void)via;
+  assert_true(fx.nresp < MAX_CAP);
+  fx.resp[fx.nresp].text = dup_text(buf, len);
+  fx.resp[fx.nresp].stateless = 0;
+  fx.nresp++;
+  return 0;
+}
+
+static const sipr_txn_tp_ops_t tp_ops = {tp_send_request, tp_send_response};
+
+static sipr_txn_layer_t *op_layer(void *ctx) {
+  (void)ctx;
+  return fx.l;
+}
+static sipr_loop_t *op_loop(void *ctx) {
+  (void)ctx;
+  return fx.loop;
+}
+static int op_send(void *ctx, const sipr_tp_addr_t *dest, const char *buf,
+                   size_t len) {
+  (void)ctx;
+  assert_true(fx.nreq < MAX_CAP);
+  fx.req[fx.nreq].text = dup_text(buf, len);
+  fx.req[fx.nreq].dest = *dest;
+  fx.req[fx.nreq].stateless = 1;
+  fx.nreq++;
+  return 0;
+}
+static int op_send_response(void *ctx, const sipr_via_t *via, const char *buf,
+                            size_t len) {
+  (void)ctx, (void)via;
+  assert_true(fx.nresp < MAX_CAP);
+  fx.resp[fx.nresp].text = dup_text(buf, len);
+  fx.resp[fx.nresp].stateless = 1;
+  fx.nresp++;
+  return 0;
+}
+
+static void tu_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
+                       const sipr_tp_src_t *src) {
+  (void)user;
+  sipr_proxy_on_request(fx.px, st, req, src);
+}
+static void tu_response(void *user, sipr_txn_t *ct, sipr_msg_t *resp) {
+  (void)user;
+  sipr_proxy_on_response(fx.px, ct, resp);
+}
+static void tu_timeout(void *user, sipr_txn_t *t) {
+  (void)user;
+  sipr_proxy_on_timeout(fx.px, t);
+}
+static void tu_tperr(void *user, sipr_txn_t *t) {
+  (void)user;
+  sipr_proxy_on_transport_error(fx.px, t);
+}
+static void tu_terminated(void *user, sipr_txn_t *t) {
+  (void)user;
+  sipr_proxy_txn_terminated(fx.px, t);
+}
+static void tu_stray_ack(void *user, sipr_msg_t *ack, const sipr_tp_src_t *src) {
+  (void)user;
+  sipr_proxy_on_stray_ack(fx.px, ack, src);
+}
+static void tu_stray_resp(void *user, sipr_msg_t *r, const sipr_tp_src_t *src) {
+  (void)user;
+  sipr_proxy_on_stray_response(fx.px, r, src);
+}
+
+static int tu_stateless(void *ctx, sipr_txn_layer_t *l, sipr_msg_t *req,
+                        const sipr_tp_src_t *src) {
+  (void)ctx, (void)l;
+  return sipr_proxy_stateless(fx.px, req, src);
+}
+
+static const sipr_txn_user_ops_t user_ops = {
+    tu_request,    tu_response,  tu_timeout,   tu_tperr,
+    tu_terminated, tu_stray_ack, tu_stray_resp};
+
+static int64_t fake_wall(void *ctx) {
+  (void)ctx;
+  return fx.wall;
+}
+
+/* ---- fixture ---------------------------------------------------------- */
+static void clear_caps(void) {
+  for (unsigned i = 0; i < fx.nreq; i++)
+    free(fx.req[i].text);
+  for (unsigned i = 0; i < fx.nresp; i++)
+    free(fx.resp[i].text);
+  fx.nreq = fx.nresp = 0;
+  sipr_arena_reset(&fx.a);
+}
+
+static void fx_proxy(void) {
+  fx.px = sipr_proxy_new(&fx.cfg, fx.store, fx.auth);
+  assert_non_null(fx.px);
+}
+
+static int setup_base(void **state) {
+  (void)state;
+  memset(&fx, 0, sizeof(fx));
+  sipr_fake_clock_init(&fx.fc, 100000);
+  fx.loop = sipr_loop_new(&fx.fc.clock);
+  assert_non_null(fx.loop);
+  sipr_txn_cfg_t tc;
+  sipr_txn_cfg_default(&tc);
+  fx.l = sipr_txn_layer_new(fx.loop, &tc, &tp_ops, NULL, &user_ops, NULL);
+  assert_non_null(fx.l);
+  sipr_txn_layer_set_stateless(fx.l, tu_stateless, NULL);
+  char err[128];
+  fx.store = sipr_store_open("memory", NULL, err, sizeof(err));
+  assert_non_null(fx.store);
+  fx.wall = WALL0;
+  assert_int_equal(sipr_tp_addr_parse("udp:192.0.2.5:5060", &fx.locals[0]), 0);
+  assert_int_equal(sipr_tp_addr_parse("tcp:192.0.2.5:5060", &fx.locals[1]), 0);
+  sipr_proxy_cfg_default(&fx.cfg);
+  static const char *const domains[] = {"example.com"};
+  fx.cfg.domains = domains;
+  fx.cfg.ndomains = 1;
+  fx.cfg.locals = fx.locals;
+  fx.cfg.nlocals = 2;
+  fx.cfg.realm = "example.com";
+  fx.cfg.wall_now = fake_wall;
+  fx.cfg.clock = &fx.fc.clock;
+  fx.cfg.ops.layer = op_layer;
+  fx.cfg.ops.loop = op_loop;
+  fx.cfg.ops.send = op_send;
+  fx.cfg.ops.send_response = op_send_response;
+  sipr_arena_init(&fx.a, NULL, 0, 0);
+  return 0;
+}
+
+static int setup(void **state) {
+  setup_base(state);
+  fx_proxy();
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  sipr_txn_layer_free(fx.l);
+  sipr_loop_free(fx.loop);
+  sipr_proxy_free(fx.px);
+  sipr_auth_server_free(fx.auth);
+  sipr_store_close(fx.store);
+  clear_caps();
+  sipr_arena_free(&fx.a);
+  return 0;
+}
+
+/* ---- driving ---------------------------------------------------------- */
+/* Feeds text as received from remote ("udp:192.0.2.99:5060") on local. */
+static void feed_from(const char *text, const char *remote, const char *local) {
+  size_t len = strlen(text);
+  char *copy = dup_text(text, len);
+  sipr_arena_t a;
+  sipr_arena_init(&a, NULL, 0, 1 << 20);
+  sipr_msg_t *m = NULL;
+  sipr_perr_t err;
+  assert_int_equal(sipr_msg_parse(&a, copy, len, SIPR_PARSE_DATAGRAM, &m, &err),
+                   0);
+  assert_int_equal(sipr_msg_check(m, &err), 0);
+  sipr_tp_src_t src;
+  memset(&src, 0, sizeof(src));
+  assert_int_equal(sipr_tp_addr_parse(remote, &src.remote), 0);
+  assert_int_equal(sipr_tp_addr_parse(local, &src.local), 0);
+  sipr_txn_layer_recv(fx.l, m, &src);
+  memset(copy, 'x', len);
+  free(copy);
+  sipr_arena_free(&a);
+  sipr_loop_run_once(fx.loop, 0);
+}
+
+static void feed(const char *text) {
+  feed_from(text, "udp:192.0.2.99:5060", "udp:192.0.2.5:5060");
+}
+
+static sipr_msg_t *parse_cap(const char *text) {
+  sipr_msg_t *m = NULL;
+  sipr_perr_t err;
+  assert_int_equal(sipr_msg_parse(&fx.a, text, strlen(text),
+                                  SIPR_PARSE_DATAGRAM, &m, &err),
+                   0);
+  assert_int_equal(sipr_msg_check(m, &err), 0);
+  return m;
+}
+
+/* The last response sent upstream with this status (NULL: none). */
+static sipr_msg_t *resp_with(unsigned status) {
+  for (unsigned i = fx.nresp; i-- > 0;) {
+    sipr_msg_t *m = parse_cap(fx.resp[i].text);
+    if (m->status == status)
+      return m;
+  }
+  return NULL;
+}
+
+/* The number of final (>= 200) responses sent upstream. */
+static unsigned finals(void) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < fx.nresp; i++)
+    if (strncmp(fx.resp[i].text, "SIP/2.0 1", 9) != 0)
+      n++;
+  return n;
+}
+
+/* The index of the first request sent with method to port (-1: none). */
+static int req_idx(const char *method, int port) {
+  size_t ml = strlen(method);
+  for (unsigned i = 0; i < fx.nreq; i++)
+    if (strncmp(fx.req[i].text, method, ml) == 0 &&
+        fx.req[i].text[ml] == ' ' &&
+        (port < 0 || sipr_tp_addr_port(&fx.req[i].dest) == port))
+      return (int)i;
+  return -1;
+}
+
+static unsigned count_reqs(const char *method) {
+  unsigned n = 0;
+  size_t ml = strlen(method);
+  for (unsigned i = 0; i < fx.nreq; i++)
+    if (strncmp(fx.req[i].text, method, ml) == 0 && fx.req[i].text[ml] == ' ')
+      n++;
+  return n;
+}
+
+/* Builds the downstream answer to captured request i and feeds it as
+ * received from its destination. */
+static void answer(int i, unsigned status, const char *extra) {
+  assert_true(i >= 0);
+  sipr_msg_t *m = parse_cap(fx.req[i].text);
+  sipr_buf_t b;
+  sipr_buf_init(&b);
+  char tag[32];
+  snprintf(tag, sizeof tag, "uas%d", i);
+  assert_int_equal(sipr_print_response(&b, m, status, NULL,
+                                       status > 100 ? sipr_str_cstr(tag)
+                                                    : SIPR_STR_NULL,
+                                       extra ? sipr_str_cstr(extra)
+                                             : SIPR_STR_NULL),
+                   0);
+  char remote[80];
+  char *t = dup_text(b.p, b.len);
+  sipr_buf_free(&b);
+  sipr_tp_addr_str(&fx.req[i].dest, remote, sizeof remote);
+  feed_from(t, remote, "udp:192.0.2.5:5060");
+  free(t);
+}
+
+static void add_binding(const char *aor, const char *contact, int q) {
+  sipr_loc_change_t ch;
+  memset(&ch, 0, sizeof ch);
+  ch.op = SIPR_LOC_SET;
+  ch.b.aor = aor;
+  ch.b.contact = contact;
+  ch.b.call_id = contact; /* one REGISTER dialog per contact */
+  ch.b.cseq = 1;
+  ch.b.expires = fx.wall + 3600;
+  ch.b.q = q;
+  assert_int_equal(sipr_store_apply_sync(fx.store, aor, &ch, 1, fx.wall, 0,
+                                         NULL),
+                   0);
+}
+
+static const char *mkreq(const char *method, const char *ruri,
+                         const char *extra) {
+  static char buf[4096];
+  fx.seq++;
+  snprintf(buf, sizeof buf,
+           "%s %s SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKuac%u\r\n"
+           "%s"
+           "From: <sip:carol@192.0.2.99>;tag=c%u\r\n"
+           "To: <%s>\r\n"
+           "Call-ID: call%u@192.0.2.99\r\n"
+           "CSeq: 1 %s\r\n"
+           "Contact: <sip:carol@192.0.2.99:5060>\r\n"
+           "Content-Length: 0\r\n\r\n",
+           method, ruri, fx.seq, extra ? extra : "Max-Forwards: 70\r\n",
+           fx.seq, ruri, fx.seq, method);
+  return buf;
+}
+
+static char *hdr(sipr_msg_t *m, sipr_hdr_type_t t, unsigned n) {
+  static char out[1024];
+  unsigned i = 0;
+  for (sipr_hdr_t *h = m->first[t]; h; h = h->next_same)
+    if (i++ == n) {
+      snprintf(out, sizeof out, "%.*s", SIPR_STR_ARG(h->value));
+      return out;
+    }
+  return NULL;
+}
+
+#define ALICE "sip:alice@example.com"
+
+/* ---- §16.3 validation ---------------------------------------------------- */
+static void test_validation(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.20:5070", -1);
+  feed(mkreq("INVITE", "tel:+15551234", NULL));
+  assert_non_null(resp_with(416)); /* §16.3 step 2 */
+  clear_caps();
+  feed(mkreq("INVITE", ALICE, "Max-Forwards: 0\r\n"));
+  assert_non_null(resp_with(483)); /* §16.3 step 3 */
+  clear_caps();
+  feed(mkreq("INVITE", ALICE, "Max-Forwards: 70\r\nProxy-Require: foo, bar\r\n"));
+  sipr_msg_t *m = resp_with(420); /* §16.3 step 5 */
+  assert_non_null(m);
+  assert_string_equal(hdr(m, SIPR_HDR_UNSUPPORTED, 0), "foo, bar");
+  assert_non_null(sipr_msg_to(m)->tag.p);
+  clear_caps();
+  feed(mkreq("INVITE", "sip:nobody@example.com", NULL));
+  assert_non_null(resp_with(404)); /* §16.5: no such user */
+  clear_caps();
+  /* Never an open relay: another domain, no authenticated user. */
+  feed(mkreq("INVITE", "sip:bob@192.0.2.77:5060", NULL));
+  m = resp_with(403);
+  assert_non_null(m);
+  assert_true(SIPR_STR_CASEEQ_LIT(m->reason, "Relaying Denied"));
+  assert_int_equal(count_reqs("INVITE"), 0);
+  clear_caps();
+}
+
+/* §16.3 step 4: a spiral (new Request-URI) passes, a loop gets 482. */
+static void test_loop(void **state) {
+  (void)state;
+  add_binding("sip:alice@192.0.2.5", "sip:alice@192.0.2.5:5060", -1);
+  feed(mkreq("OPTIONS", "sip:alice@192.0.2.5", NULL));
+  assert_int_equal(count_reqs("OPTIONS"), 1);
+  char *f1 = dup_text(fx.req[0].text, strlen(fx.req[0].text));
+  clear_caps();
+  /* It comes back to us with another Request-URI: a spiral. */
+  feed_from(f1, "udp:192.0.2.5:5060", "udp:192.0.2.5:5060");
+  assert_int_equal(count_reqs("OPTIONS"), 1);
+  char *f2 = dup_text(fx.req[0].text, strlen(fx.req[0].text));
+  clear_caps();
+  /* Again with the same Request-URI as last time: a loop. */
+  feed_from(f2, "udp:192.0.2.5:5060", "udp:192.0.2.5:5060");
+  assert_int_equal(count_reqs("OPTIONS"), 0);
+  assert_non_null(resp_with(482));
+  free(f1);
+  free(f2);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.6: what the forwarded INVITE carries; §16.7: 180 and 200 upstream;
+ * the ACK for the 2xx passes end to end without our Route. */
+static void test_forward_call(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.20:5070", -1);
+  feed(mkreq("INVITE", ALICE, ""));
+  int i = req_idx("INVITE", 5070);
+  assert_true(i >= 0);
+  sipr_msg_t *f = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(f->ruri_str, "sip:alice@192.0.2.20:5070"));
+  assert_string_equal(hdr(f, SIPR_HDR_MAX_FORWARDS, 0), "70"); /* added */
+  assert_string_equal(hdr(f, SIPR_HDR_RECORD_ROUTE, 0),
+                      "<sip:192.0.2.5:5060;lr>");
+  assert_null(hdr(f, SIPR_HDR_RECORD_ROUTE, 1));
+  sipr_via_t *v = sipr_msg_via(f);
+  assert_true(SIPR_STR_CASEEQ_LIT(v->host, "192.0.2.5"));
+  assert_int_equal(v->port, 5060);
+  assert_int_equal(v->branch.len, 27);
+  assert_non_null(strstr(hdr(f, SIPR_HDR_VIA, 1), "branch=z9hG4bKuac"));
+
+  answer(i, 100, NULL);
+  answer(i, 180, NULL);
+  sipr_msg_t *r = resp_with(180);
+  assert_non_null(r);
+  /* our Via is gone: the UAC's is on top */
+  assert_non_null(strstr(hdr(r, SIPR_HDR_VIA, 0), "branch=z9hG4bKuac"));
+  assert_null(hdr(r, SIPR_HDR_VIA, 1));
+  answer(i, 200, "Record-Route: <sip:192.0.2.5:5060;lr>\r\n"
+                 "Contact: <sip:alice@192.0.2.20:5070>\r\n");
+  r = resp_with(200);
+  assert_non_null(r);
+  assert_true(SIPR_STR_CASEEQ_LIT(sipr_msg_to(r)->tag, "uas0"));
+
+  /* ACK for the 2xx: a stray ACK, relayed by Route / Request-URI. */
+  unsigned before = fx.nreq;
+  feed("ACK sip:alice@192.0.2.20:5070 SIP/2.0\r\n"
+       "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKack1\r\n"
+       "Route: <sip:192.0.2.5:5060;lr>\r\n"
+       "Max-Forwards: 70\r\n"
+       "From: <sip:carol@192.0.2.99>;tag=c1\r\n"
+       "To: <sip:alice@example.com>;tag=uas0\r\n"
+       "Call-ID: call1@192.0.2.99\r\n"
+       "CSeq: 1 ACK\r\n"
+       "Content-Length: 0\r\n\r\n");
+  assert_int_equal(fx.nreq, before + 1);
+  assert_true(fx.req[before].stateless);
+  assert_int_equal(sipr_tp_addr_port(&fx.req[before].dest), 5070);
+  sipr_msg_t *ack = parse_cap(fx.req[before].text);
+  assert_null(ack->first[SIPR_HDR_ROUTE]);
+  assert_string_equal(hdr(ack, SIPR_HDR_MAX_FORWARDS, 0), "69");
+  assert_true(SIPR_STR_CASEEQ_LIT(sipr_msg_via(ack)->host, "192.0.2.5"));
+
+  /* A BYE in the dialog follows the Route, no location lookup. */
+  feed("BYE sip:alice@192.0.2.20:5070 SIP/2.0\r\n"
+       "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKbye1\r\n"
+       "Route: <sip:192.0.2.5:5060;lr>\r\n"
+       "Max-Forwards: 70\r\n"
+       "From: <sip:carol@192.0.2.99>;tag=c1\r\n"
+       "To: <sip:alice@example.com>;tag=uas0\r\n"
+       "Call-ID: call1@192.0.2.99\r\n"
+       "CSeq: 2 BYE\r\n"
+       "Content-Length: 0\r\n\r\n");
+  i = req_idx("BYE", 5070);
+  assert_true(i >= 0);
+  f = parse_cap(fx.req[i].text);
+  assert_null(f->first[SIPR_HDR_ROUTE]);
+  assert_null(f->first[SIPR_HDR_RECORD_ROUTE]);
+  assert_string_equal(hdr(f, SIPR_HDR_MAX_FORWARDS, 0), "69");
+  answer(i, 200, NULL);
+  r = resp_with(200);
+  assert_non_null(r);
+  assert_non_null(strstr(hdr(r, SIPR_HDR_VIA, 0), "z9hG4bKbye1"));
+  /* A 2xx retransmitted after everything ended goes statelessly. */
+  char *ok = NULL;
+  {
+    int k = req_idx("INVITE", 5070);
+    sipr_msg_t *inv = parse_cap(fx.req[k].text);
+    sipr_buf_t b;
+    sipr_buf_init(&b);
+    sipr_print_response(&b, inv, 200, NULL, SIPR_STR("uas0"), SIPR_STR_NULL);
+    ok = dup_text(b.p, b.len);
+    sipr_buf_free(&b);
+  }
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+  feed_from(ok, "udp:192.0.2.20:5070", "udp:192.0.2.5:5060");
+  free(ok);
+  assert_int_equal(fx.nresp, 1);
+  assert_true(fx.resp[0].stateless);
+  clear_caps();
+}
+
+/* §16.6 step 4: TCP in, UDP out: two Record-Route values. */
+static void test_double_rr(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.20:5070", -1);
+  const char *t = mkreq("INVITE", ALICE, "Max-Forwards: 10\r\n");
+  char *tt = dup_text(t, strlen(t));
+  /* the Via says TCP as it came over TCP */
+  char *u = strstr(tt, "SIP/2.0/UDP");
+  memcpy(u, "SIP/2.0/TCP", 11);
+  feed_from(tt, "tcp:192.0.2.99:40000", "tcp:192.0.2.5:5060");
+  free(tt);
+  int i = req_idx("INVITE", 5070);
+  assert_true(i >= 0);
+  sipr_msg_t *f = parse_cap(fx.req[i].text);
+  assert_string_equal(hdr(f, SIPR_HDR_RECORD_ROUTE, 0),
+                      "<sip:192.0.2.5:5060;lr>");
+  assert_string_equal(hdr(f, SIPR_HDR_RECORD_ROUTE, 1),
+                      "<sip:192.0.2.5:5060;transport=tcp;lr>");
+  assert_string_equal(hdr(f, SIPR_HDR_MAX_FORWARDS, 0), "9");
+  answer(i, 486, NULL);
+  assert_non_null(resp_with(486));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.7 step 6: best response; 503 goes upstream as 500. */
+static void test_best_response(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.21:5071", -1);
+  add_binding(ALICE, "sip:alice@192.0.2.22:5072", -1);
+  add_binding(ALICE, "sip:alice@192.0.2.23:5073", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  assert_int_equal(count_reqs("INVITE"), 3);
+  answer(req_idx("INVITE", 5072), 503, NULL);
+  assert_int_equal(finals(), 0);
+  answer(req_idx("INVITE", 5071), 486, NULL);
+  assert_int_equal(finals(), 0);
+  answer(req_idx("INVITE", 5073), 404, NULL);
+  assert_int_equal(finals(), 1);
+  assert_non_null(resp_with(486)); /* lowest class, first received */
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  feed(mkreq("MESSAGE", ALICE, NULL));
+  assert_int_equal(count_reqs("MESSAGE"), 3);
+  answer(req_idx("MESSAGE", 5071), 503, NULL);
+  answer(req_idx("MESSAGE", 5072), 503, NULL);
+  answer(req_idx("MESSAGE", 5073), 503, NULL);
+  assert_int_equal(finals(), 1);
+  assert_non_null(resp_with(500));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.7 step 5/10: a 6xx cancels the other branches and wins. */
+static void test_6xx_cancels(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.21:5071", -1);
+  add_binding(ALICE, "sip:alice@192.0.2.22:5072", -1);
+  add_binding(ALICE, "sip:alice@192.0.2.23:5073", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  int a = req_idx("INVITE", 5071), b = req_idx("INVITE", 5072),
+      c = req_idx("INVITE", 5073);
+  answer(a, 180, NULL);
+  answer(b, 180, NULL);
+  answer(c, 180, NULL);
+  answer(b, 486, NULL);
+  answer(c, 603, NULL);
+  assert_int_equal(finals(), 0);
+  /* CANCEL to the pending branch only (§9.1: same branch, Request-URI). */
+  assert_int_equal(count_reqs("CANCEL"), 1);
+  int k = req_idx("CANCEL", 5071);
+  assert_true(k >= 0);
+  sipr_msg_t *cn = parse_cap(fx.req[k].text);
+  sipr_msg_t *inv = parse_cap(fx.req[a].text);
+  assert_true(sipr_str_eq(sipr_msg_via(cn)->branch, sipr_msg_via(inv)->branch));
+  assert_true(sipr_str_eq(cn->ruri_str, inv->ruri_str));
+  assert_int_equal(sipr_msg_cseq(cn)->seq, sipr_msg_cseq(inv)->seq);
+  answer(k, 200, NULL);
+  answer(a, 487, NULL);
+  assert_int_equal(finals(), 1);
+  assert_non_null(resp_with(603));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.10: CANCEL answered 200, sent on every pending branch; 487 back. */
+static void test_cancel(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.21:5071", -1);
+  add_binding(ALICE, "sip:alice@192.0.2.22:5072", -1);
+  const char *t = mkreq("INVITE", ALICE, NULL);
+  char inv[4096];
+  snprintf(inv, sizeof inv, "%s", t);
+  feed(inv);
+  int a = req_idx("INVITE", 5071), b = req_idx("INVITE", 5072);
+  answer(a, 180, NULL);
+  /* b has had no provisional: its CANCEL waits for one (§9.1) */
+  char cancel[4096];
+  snprintf(cancel, sizeof cancel,
+           "CANCEL %s SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKuac%u\r\n"
+           "Max-Forwards: 70\r\n"
+           "From: <sip:carol@192.0.2.99>;tag=c%u\r\n"
+           "To: <%s>\r\n"
+           "Call-ID: call%u@192.0.2.99\r\n"
+           "CSeq: 1 CANCEL\r\n"
+           "Content-Length: 0\r\n\r\n",
+           ALICE, fx.seq, fx.seq, ALICE, fx.seq);
+  feed(cancel);
+  sipr_msg_t *ok = resp_with(200);
+  assert_non_null(ok);
+  assert_true(SIPR_STR_CASEEQ_LIT(sipr_msg_cseq(ok)->method, "CANCEL"));
+  assert_true(req_idx("CANCEL", 5071) >= 0);
+  assert_int_equal(req_idx("CANCEL", 5072), -1);
+  answer(b, 180, NULL);
+  assert_true(req_idx("CANCEL", 5072) >= 0);
+  answer(req_idx("CANCEL", 5071), 200, NULL);
+  answer(req_idx("CANCEL", 5072), 200, NULL);
+  answer(a, 487, NULL);
+  assert_int_equal(finals(), 1); /* the CANCEL's 200 */
+  answer(b, 487, NULL);
+  assert_int_equal(finals(), 2);
+  assert_non_null(resp_with(487));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.8: Timer C fires after a provisional: CANCEL, then 487 upstream.
+ * Without any answer, Timer B makes the branch a 408. */
+static void test_timer_c(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.21:5071", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  int a = req_idx("INVITE", 5071);
+  answer(a, 180, NULL);
+  sipr_loop_advance(fx.loop, &fx.fc, 180000);
+  assert_int_equal(req_idx("CANCEL", 5071), -1); /* > 3 minutes */
+  sipr_loop_advance(fx.loop, &fx.fc, 6000);
+  int k = req_idx("CANCEL", 5071);
+  assert_true(k >= 0);
+  answer(k, 200, NULL);
+  answer(a, 487, NULL);
+  assert_non_null(resp_with(487));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  feed(mkreq("INVITE", ALICE, NULL));
+  sipr_loop_advance(fx.loop, &fx.fc, 33000); /* Timer B: 64*T1 */
+  assert_non_null(resp_with(408));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.7 step 7: the challenges of every 401/407 in one response. */
+static void test_auth_merge(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.21:5071", -1);
+  add_binding(ALICE, "sip:alice@192.0.2.22:5072", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  answer(req_idx("INVITE", 5071), 401,
+         "WWW-Authenticate: Digest realm=\"a.example\", nonce=\"n1\"\r\n");
+  answer(req_idx("INVITE", 5072), 407,
+         "Proxy-Authenticate: Digest realm=\"b.example\", nonce=\"n2\"\r\n");
+  sipr_msg_t *m = resp_with(401);
+  assert_non_null(m);
+  assert_non_null(strstr(hdr(m, SIPR_HDR_WWW_AUTHENTICATE, 0), "a.example"));
+  assert_non_null(strstr(hdr(m, SIPR_HDR_PROXY_AUTHENTICATE, 0), "b.example"));
+  assert_null(hdr(m, SIPR_HDR_WWW_AUTHENTICATE, 1));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* Sequential forking by q: the next group after a failure. */
+static void test_sequential(void **state) {
+  (void)state;
+  sipr_proxy_free(fx.px);
+  fx.cfg.fork = SIPR_FORK_SEQUENTIAL;
+  fx.cfg.fork_timeout_ms = 10000;
+  fx_proxy();
+  add_binding(ALICE, "sip:alice@192.0.2.21:5071", 500);
+  add_binding(ALICE, "sip:alice@192.0.2.22:5072", 1000);
+  add_binding(ALICE, "sip:alice@192.0.2.23:5073", 100);
+  feed(mkreq("INVITE", ALICE, NULL));
+  assert_int_equal(count_reqs("INVITE"), 1);
+  assert_true(req_idx("INVITE", 5072) >= 0);
+  answer(req_idx("INVITE", 5072), 486, NULL);
+  assert_int_equal(count_reqs("INVITE"), 2);
+  int b = req_idx("INVITE", 5071);
+  assert_true(b >= 0);
+  answer(b, 180, NULL);
+  /* no answer in time: cancelled, the last group starts */
+  sipr_loop_advance(fx.loop, &fx.fc, 10000);
+  assert_true(req_idx("CANCEL", 5071) >= 0);
+  int c = req_idx("INVITE", 5073);
+  assert_true(c >= 0);
+  answer(req_idx("CANCEL", 5071), 200, NULL);
+  answer(b, 487, NULL);
+  assert_int_equal(finals(), 0);
+  answer(c, 200, NULL);
+  assert_int_equal(finals(), 1);
+  assert_non_null(resp_with(200));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §8.3 redirect mode: 302 with the bindings, 404, 480. */
+static void test_redirect(void **state) {
+  (void)state;
+  sipr_proxy_free(fx.px);
+  fx.cfg.redirect = 1;
+  fx_proxy();
+  add_binding(ALICE, "sip:alice@192.0.2.21:5071", 500);
+  add_binding(ALICE, "sip:alice@192.0.2.22:5072", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  sipr_msg_t *m = resp_with(302);
+  assert_non_null(m);
+  assert_string_equal(hdr(m, SIPR_HDR_CONTACT, 0),
+                      "<sip:alice@192.0.2.22:5072>;expires=3600");
+  assert_string_equal(hdr(m, SIPR_HDR_CONTACT, 1),
+                      "<sip:alice@192.0.2.21:5071>;q=0.5;expires=3600");
+  assert_int_equal(count_reqs("INVITE"), 0);
+  clear_caps();
+  feed(mkreq("INVITE", "sip:nobody@example.com", NULL));
+  assert_non_null(resp_with(404));
+  clear_caps();
+  char ha1[SIPR_AUTH_HEX_MAX];
+  assert_int_equal(sipr_auth_ha1(SIPR_AUTH_MD5, "bob", "example.com", "pw", ha1), 0);
+  assert_int_equal(sipr_store_cred_put(fx.store, "bob", "example.com", "MD5", ha1), 0);
+  feed(mkreq("INVITE", "sip:bob@example.com", NULL));
+  assert_non_null(resp_with(480));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.3 step 6: a caller claiming our domain must authenticate (407);
+ * with good credentials it may call out of our domains. */
+static void test_proxy_auth(void **state) {
+  (void)state;
+  const char *realms[] = {"example.com"};
+  sipr_auth_config_t ac;
+  memset(&ac, 0, sizeof ac);
+  ac.realms = realms;
+  ac.nrealms = 1;
+  sipr_auth_alg_t algs[] = {SIPR_AUTH_MD5};
+  ac.algs = algs;
+  ac.nalgs = 1;
+  assert_int_equal(sipr_auth_server_new(&ac, &fx.auth), 0);
+  sipr_proxy_free(fx.px);
+  fx.cfg.auth = 1;
+  fx_proxy();
+  char ha1[SIPR_AUTH_HEX_MAX];
+  assert_int_equal(sipr_auth_ha1(SIPR_AUTH_MD5, "carol", "example.com", "pw", ha1), 0);
+  assert_int_equal(sipr_store_cred_put(fx.store, "carol", "example.com", "MD5", ha1), 0);
+
+  const char *fmt = "INVITE sip:bob@192.0.2.77:5080 SIP/2.0\r\n"
+                    "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKau%d\r\n"
+                    "Max-Forwards: 70\r\n"
+                    "From: <sip:carol@example.com>;tag=au\r\n"
+                    "To: <sip:bob@192.0.2.77:5080>\r\n"
+                    "Call-ID: auth1@192.0.2.99\r\n"
+                    "CSeq: %d INVITE\r\n"
+                    "%s"
+                    "Content-Length: 0\r\n\r\n";
+  char buf[4096];
+  snprintf(buf, sizeof buf, fmt, 1, 1, "");
+  feed(buf);
+  sipr_msg_t *m = resp_with(407);
+  assert_non_null(m);
+  const sipr_auth_t *ch = sipr_auth_client_pick(m, SIPR_HDR_PROXY_AUTHENTICATE);
+  assert_non_null(ch);
+  sipr_buf_t cred;
+  sipr_buf_init(&cred);
+  assert_int_equal(sipr_auth_client_answer(ch, SIPR_STR("INVITE"),
+                                           SIPR_STR("sip:bob@192.0.2.77:5080"),
+                                           "carol", "pw", NULL, 1, NULL, &cred),
+                   0);
+  char line[2048];
+  snprintf(line, sizeof line, "Proxy-Authorization: %.*s\r\n", (int)cred.len,
+           cred.p);
+  sipr_buf_free(&cred);
+  clear_caps();
+  snprintf(buf, sizeof buf, fmt, 2, 2, line);
+  feed(buf);
+  int i = req_idx("INVITE", 5080);
+  assert_true(i >= 0);
+  sipr_msg_t *f = parse_cap(fx.req[i].text);
+  /* §22.3: our credentials are consumed. */
+  assert_null(f->first[SIPR_HDR_PROXY_AUTHORIZATION]);
+  assert_true(SIPR_STR_CASEEQ_LIT(f->ruri_str, "sip:bob@192.0.2.77:5080"));
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* §16.4: a strict router sent us our Record-Route URI as Request-URI. */
+static void test_strict_route(void **state) {
+  (void)state;
+  feed("BYE sip:192.0.2.5:5060;lr SIP/2.0\r\n"
+       "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKsr1\r\n"
+       "Route: <sip:alice@192.0.2.20:5070>\r\n"
+       "Max-Forwards: 70\r\n"
+       "From: <sip:carol@192.0.2.99>;tag=c1\r\n"
+       "To: <sip:alice@example.com>;tag=x\r\n"
+       "Call-ID: strict@192.0.2.99\r\n"
+       "CSeq: 2 BYE\r\n"
+       "Content-Length: 0\r\n\r\n");
+  int i = req_idx("BYE", 5070);
+  assert_true(i >= 0);
+  sipr_msg_t *f = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(f->ruri_str, "sip:alice@192.0.2.20:5070"));
+  assert_null(f->first[SIPR_HDR_ROUTE]);
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* The stateless pieces never touch what is not ours; hostnames cannot be
+ * resolved yet (502 with a reason). */
+static void test_hostname_target(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@phone.example.net", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  sipr_msg_t *m = resp_with(502);
+  assert_non_null(m);
+  assert_int_equal(count_reqs("INVITE"), 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* Routing rules: text checked at start. */
+static void test_rule_check(void **state) {
+  (void)state;
+  char err[256];
+  const char *good[] = {
+      "-> location",
+      "domain=example.com user=+1 -> location fork=sequential",
+      "domain=*.b.example method=INVITE,MESSAGE -> forward sip:192.0.2.40:5090",
+      "from=a.example source=192.0.2.0/24 -> forward sip:[2001:db8::1]:5060 stateless",
+      "domain=r.example -> redirect sip:elsewhere@example.net",
+      "user=9 -> reject 403 Barred Number",
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    assert_int_equal(sipr_proxy_rule_check(good[i], err, sizeof err), 0);
+  const char *bad[] = {
+      "domain=example.com",                       /* no action */
+      "domain=example.com -> teleport",           /* unknown action */
+      "color=red -> location",                    /* unknown condition */
+      "method=FOO -> location",                   /* unknown method */
+      "source=300.1.1.1 -> location",             /* bad network */
+      "-> forward sip:proxy.example.net",         /* needs a numeric host */
+      "-> forward http://192.0.2.1",              /* not SIP */
+      "-> forward sip:192.0.2.1 fast",            /* unknown option */
+      "-> reject 200 OK",                         /* not a failure */
+      "-> reject",                                /* no code */
+      "-> location fork=random",
+      "domain=a domain=b -> location",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    assert_int_equal(sipr_proxy_rule_check(bad[i], err, sizeof err),
+                     SIPR_EINVAL);
+    assert_true(err[0] != '\0');
+  }
+  /* a proxy with a bad rule is not made */
+  sipr_proxy_cfg_t c = fx.cfg;
+  const char *rules[] = {"-> teleport"};
+  c.rules = rules;
+  c.nrules = 1;
+  assert_null(sipr_proxy_new(&c, fx.store, NULL));
+}
+
+static void test_rules(void **state) {
+  (void)state;
+  sipr_proxy_free(fx.px);
+  static const char *const rules[] = {
+      "user=9 -> reject 403 Barred Number",
+      "domain=*.b.example -> forward sip:192.0.2.40:5090",
+      "domain=c.example method=MESSAGE -> forward sip:192.0.2.41:5091 stateless",
+      "domain=r.example -> redirect sip:elsewhere@192.0.2.42",
+      "domain=example.com user=seq -> location fork=sequential",
+  };
+  fx.cfg.rules = rules;
+  fx.cfg.nrules = sizeof rules / sizeof rules[0];
+  fx_proxy();
+
+  feed(mkreq("INVITE", "sip:9123@example.com", NULL));
+  sipr_msg_t *m = resp_with(403);
+  assert_non_null(m);
+  assert_true(SIPR_STR_CASEEQ_LIT(m->reason, "Barred Number"));
+  clear_caps();
+
+  /* A forward rule relays another domain without authentication, the
+   * Request-URI kept, to the configured next hop. */
+  feed(mkreq("INVITE", "sip:bob@x.b.example", NULL));
+  int i = req_idx("INVITE", 5090);
+  assert_true(i >= 0);
+  sipr_msg_t *f = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(f->ruri_str, "sip:bob@x.b.example"));
+  assert_non_null(f->first[SIPR_HDR_RECORD_ROUTE]);
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* Stateless (§16.11): no transaction; a retransmission gets the same
+   * branch; the answer goes back by the Via. */
+  const char *msg = mkreq("MESSAGE", "sip:bob@c.example", NULL);
+  char copy[4096];
+  snprintf(copy, sizeof copy, "%s", msg);
+  unsigned before = sipr_txn_count(fx.l);
+  feed(copy);
+  feed(copy);
+  assert_int_equal(sipr_txn_count(fx.l), before);
+  assert_int_equal(fx.nreq, 2);
+  assert_true(fx.req[0].stateless && fx.req[1].stateless);
+  assert_int_equal(sipr_tp_addr_port(&fx.req[0].dest), 5091);
+  assert_string_equal(fx.req[0].text, fx.req[1].text);
+  f = parse_cap(fx.req[0].text);
+  assert_int_equal(sipr_msg_via(f)->branch.len, 27);
+  assert_string_equal(hdr(f, SIPR_HDR_MAX_FORWARDS, 0), "69");
+  assert_null(f->first[SIPR_HDR_RECORD_ROUTE]);
+  answer(0, 200, NULL);
+  assert_int_equal(fx.nresp, 1);
+  assert_true(fx.resp[0].stateless);
+  m = parse_cap(fx.resp[0].text);
+  assert_non_null(strstr(hdr(m, SIPR_HDR_VIA, 0), "z9hG4bKuac"));
+  clear_caps();
+
+  feed(mkreq("INVITE", "sip:x@r.example", NULL));
+  m = resp_with(302);
+  assert_non_null(m);
+  assert_string_equal(hdr(m, SIPR_HDR_CONTACT, 0), "<sip:elsewhere@192.0.2.42>");
+  clear_caps();
+
+  add_binding("sip:seq@example.com", "sip:seq@192.0.2.21:5071", 1000);
+  add_binding("sip:seq@example.com", "sip:seq@192.0.2.22:5072", 500);
+  feed(mkreq("INVITE", "sip:seq@example.com", NULL));
+  assert_int_equal(count_reqs("INVITE"), 1); /* sequential by the rule */
+  answer(req_idx("INVITE", 5071), 486, NULL);
+  assert_int_equal(count_reqs("INVITE"), 2);
+  answer(req_idx("INVITE", 5072), 486, NULL);
+  assert_non_null(resp_with(486));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+  fx.cfg.rules = NULL;
+  fx.cfg.nrules = 0;
+}
+
+static void test_for_us(void **state) {
+  (void)state;
+  sipr_arena_t a;
+  sipr_arena_init(&a, NULL, 0, 0);
+  struct {
+    const char *text;
+    int for_us;
+  } cases[] = {
+      {"REGISTER sip:example.com SIP/2.0\r\n", 1},
+      {"REGISTER sip:other.net SIP/2.0\r\n", 1},
+      {"REGISTER sip:other.net SIP/2.0\r\nRoute: <sip:192.0.2.77;lr>\r\n", 0},
+      {"OPTIONS sip:192.0.2.5:5060 SIP/2.0\r\n", 1},
+      {"OPTIONS sip:alice@example.com SIP/2.0\r\n", 0},
+      {"INVITE sip:alice@example.com SIP/2.0\r\n", 0},
+      {"OPTIONS sip:example.com SIP/2.0\r\nRoute: <sip:192.0.2.77;lr>\r\n", 0},
+      {"OPTIONS sip:example.com SIP/2.0\r\nRoute: <sip:192.0.2.5;lr>\r\n", 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "%sVia: SIP/2.0/UDP 192.0.2.99;branch=z9hG4bK1\r\n"
+             "From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\n"
+             "CSeq: 1 %.*s\r\nContent-Length: 0\r\n\r\n",
+             cases[i].text, (int)strcspn(cases[i].text, " "), cases[i].text);
+    sipr_msg_t *m = NULL;
+    sipr_perr_t err;
+    assert_int_equal(sipr_msg_parse(&a, buf, strlen(buf), 0, &m, &err), 0);
+    assert_int_equal(sipr_proxy_for_us(fx.px, m, NULL), cases[i].for_us);
+    sipr_arena_reset(&a);
+  }
+  sipr_arena_free(&a);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_loop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forward_call, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_double_rr, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_best_response, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_6xx_cancels, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timer_c, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_auth_merge, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sequential, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_redirect, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_proxy_auth, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_strict_route, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostname_target, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_for_us, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rule_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
