@@ -78,6 +78,14 @@ void sipr_loop_stop(sipr_loop_t *loop);
 typedef void sipr_job_fn(void *arg);
 int sipr_loop_post(sipr_loop_t *loop, sipr_job_fn *fn, void *arg);
 
+/* Hooks around each run of posted jobs (loop thread): before() when there
+ * are jobs to run, after() once they have run. The transport uses them to
+ * send the answers jobs produce in one batch (sipr_tp_hold()). NULL: none.
+ * Set before the loop runs. */
+typedef void sipr_loop_hook_fn(void *ctx);
+void sipr_loop_set_job_hooks(sipr_loop_t *loop, sipr_loop_hook_fn *before,
+                             sipr_loop_hook_fn *after, void *ctx);
+
 /* ---- timers ----------------------------------------------------------------
  * Intrusive: the owner embeds a sipr_timer_t and keeps it alive while it
  * is armed. A hierarchical wheel gives O(1) start and stop. */

@@ -145,6 +145,15 @@ sipr_tp_t *sipr_tp_new(sipr_loop_t *loop, const sipr_tp_cfg_t *cfg,
  * sipr_loop_free(). */
 void sipr_tp_free(sipr_tp_t *tp);
 
+/* Between sipr_tp_hold() and sipr_tp_release() (loop thread), UDP sends
+ * from the socket of the first one are queued and leave together with
+ * sendmmsg() at the release, as the answers to one received batch do;
+ * sends from other sockets go at once. Errors then show in the counters
+ * (tx_errors), not as return values. Not nested; a no-op while a
+ * received batch is being handed up. */
+void sipr_tp_hold(sipr_tp_t *tp);
+void sipr_tp_release(sipr_tp_t *tp);
+
 /* Listens on addr: UDP and TCP today (TLS/WS/WSS: SIPR_EINVAL). Sockets
  * use SO_REUSEPORT so each worker opens its own on the same address; port
  * 0 picks a free port, see sipr_tp_local() (the other workers then listen

@@ -52,6 +52,8 @@ struct sipr_loop {
   atomic_int wake_pending; /* an eventfd write is on its way */
   atomic_int stop;
   sipr__wheel_t wheel;
+  sipr_loop_hook_fn *job_before, *job_after; /* sipr_loop_set_job_hooks() */
+  void *job_hook_ctx;
 };
 
 /* Empties the wheel and sets its first tick to now. */

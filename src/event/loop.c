@@ -221,13 +221,26 @@ static int run_jobs(sipr_loop_t *loop) {
   j = loop->jobs_head;
   loop->jobs_head = loop->jobs_tail = NULL;
   pthread_mutex_unlock(&loop->mu);
+  if (!j)
+    return 0;
+  if (loop->job_before)
+    loop->job_before(loop->job_hook_ctx);
   for (; j; j = next) {
     next = j->next;
     j->fn(j->arg);
     free(j);
     n++;
   }
+  if (loop->job_after)
+    loop->job_after(loop->job_hook_ctx);
   return n;
+}
+
+void sipr_loop_set_job_hooks(sipr_loop_t *loop, sipr_loop_hook_fn *before,
+                             sipr_loop_hook_fn *after, void *ctx) {
+  loop->job_before = before;
+  loop->job_after = after;
+  loop->job_hook_ctx = ctx;
 }
 
 /* Thread-safe: queues fn(arg) to run on the loop's thread, after the

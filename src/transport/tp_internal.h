@@ -75,6 +75,7 @@ struct sipr_tp {
   udp_out_t *udp_out;    /* sends queued while a batch is handed up */
   tp_listener_t *udp_batch; /* the socket whose batch is being handed up:
                              sends from it are queued; NULL: none */
+  int udp_hold;             /* sipr_tp_hold(): the next send picks udp_batch */
 
   /* TCP connection table */
   tp_conn_t **by_id, **by_addr;

@@ -167,6 +167,8 @@ int sipr__udp_send(sipr_tp_t *tp, tp_listener_t *l, const sipr_tp_addr_t *dest,
     tp->st.tx_errors++;
     return SIPR_EIO;
   }
+  if (tp->udp_hold && !tp->udp_batch && tp->udp_out)
+    tp->udp_batch = l; /* sipr_tp_hold(): queue from this socket */
   if (l == tp->udp_batch) {
     udp_out_t *q = tp->udp_out;
     if (q->n == TP_UDP_BATCH || q->used + len > TP_UDP_OUT)
@@ -196,6 +198,21 @@ int sipr__udp_send(sipr_tp_t *tp, tp_listener_t *l, const sipr_tp_addr_t *dest,
   }
   tp->st.tx_msgs++;
   return 0;
+}
+
+void sipr_tp_hold(sipr_tp_t *tp) {
+  if (tp && !tp->udp_batch)
+    tp->udp_hold = 1;
+}
+
+void sipr_tp_release(sipr_tp_t *tp) {
+  if (!tp || !tp->udp_hold)
+    return;
+  tp->udp_hold = 0;
+  if (tp->udp_batch) {
+    udp_flush(tp);
+    tp->udp_batch = NULL;
+  }
 }
 
 void sipr__udp_free(sipr_tp_t *tp) {

@@ -279,6 +279,9 @@ static int on_send_response(void *ctx, const sipr_tp_src_t *src,
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+static void hold_tp(void *tp) { sipr_tp_hold(tp); }
+static void release_tp(void *tp) { sipr_tp_release(tp); }
+
 sipr_stack_t *sipr_stack_new(unsigned workers, const sipr_tp_cfg_t *tp_cfg,
                              const sipr_txn_cfg_t *txn_cfg,
                              const sipr_txn_user_ops_t *user, void *user_ctx,
@@ -333,6 +336,9 @@ sipr_stack_t *sipr_stack_new(unsigned workers, const sipr_tp_cfg_t *tp_cfg,
       sipr_stack_free(s);
       return NULL;
     }
+    /* Answers made by posted jobs (hand-offs, a store's completions)
+     * leave in one sendmmsg per run of jobs. */
+    sipr_loop_set_job_hooks(w->loop, hold_tp, release_tp, w->tp);
   }
   return s;
 }

@@ -655,6 +655,32 @@ static void test_post_many_threads_and_stop(void **state) {
   sipr_loop_free(p.loop);
 }
 
+/* Job hooks: before() and after() bracket each run of posted jobs, and
+ * are not called when there is no job. */
+static char hook_log[16];
+static size_t hook_n;
+static void hook_mark(void *c) {
+  if (hook_n < sizeof hook_log - 1)
+    hook_log[hook_n++] = *(const char *)c;
+}
+static void hook_before(void *ctx) { (void)ctx; hook_mark("("); }
+static void hook_after(void *ctx) { (void)ctx; hook_mark(")"); }
+static void hook_job(void *arg) { (void)arg; hook_mark("j"); }
+
+static void test_job_hooks(void **state) {
+  sipr_loop_t *loop = sipr_loop_new(NULL);
+  hook_n = 0;
+  sipr_loop_set_job_hooks(loop, hook_before, hook_after, NULL);
+  sipr_loop_run_once(loop, 0);
+  assert_int_equal(hook_n, 0);
+  assert_int_equal(sipr_loop_post(loop, hook_job, NULL), 0);
+  assert_int_equal(sipr_loop_post(loop, hook_job, NULL), 0);
+  assert_true(sipr_loop_run_once(loop, 0) >= 2);
+  hook_log[hook_n] = '\0';
+  assert_string_equal(hook_log, "(jj)");
+  sipr_loop_free(loop);
+}
+
 static void real_timer_cb(sipr_loop_t *loop, void *arg) { *(int *)arg += 1; }
 
 static void test_real_clock_timer(void **state) {
@@ -751,6 +777,7 @@ int main(void) {
       cmocka_unit_test(test_fd_del_in_callback),
       cmocka_unit_test(test_post_wakes_blocked_loop),
       cmocka_unit_test(test_post_many_threads_and_stop),
+      cmocka_unit_test(test_job_hooks),
       cmocka_unit_test(test_real_clock_timer),
       cmocka_unit_test(test_workers),
   };

@@ -604,6 +604,87 @@ static void test_group_commit(void **state) {
   assert_int_equal(sipr_store_count(f->st), 4 * GC_PER_THREAD);
 }
 
+/* The commit window (sqlite_group_us): changes queued within it share one
+ * commit; a flush and a synchronous apply do not wait it out. */
+static uint64_t t_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void count_done(void *arg, int rc, const sipr_binding_list_t *res) {
+  (void)res;
+  if (rc == 0)
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static void test_commit_window(void **state) {
+  fx_t *f = *state;
+  sipr_store_close(f->st);
+  sipr_store_cfg_t cfg;
+  sipr_store_cfg_default(&cfg);
+  assert_int_equal(cfg.sqlite_group_us, 5000);
+  cfg.sqlite_group_us = 400000; /* 400 ms: far longer than any commit */
+  f->st = open_cfg(f, &cfg);
+  atomic_int ok = 0;
+  uint64_t t0 = t_ms();
+  for (int i = 0; i < 20; i++) {
+    char aor[32];
+    snprintf(aor, sizeof aor, "sip:w%d@x", i);
+    sipr_loc_change_t c = set("sip:w@192.0.2.1", NOW + 3600, -1, "cw", 1);
+    assert_int_equal(
+        sipr_store_apply(f->st, aor, &c, 1, NOW, 0, NULL, count_done, &ok), 0);
+  }
+  usleep(50000);
+  assert_int_equal(atomic_load(&ok), 0); /* still inside the window */
+  sipr_store_flush(f->st);               /* cuts it short */
+  assert_int_equal(atomic_load(&ok), 20);
+  assert_true(t_ms() - t0 < 300);
+  sipr_store_stats_t s;
+  sipr_store_get_stats(f->st, &s);
+  assert_int_equal(s.commits, 1); /* twenty changes, one commit */
+  /* A synchronous apply commits at once too. */
+  t0 = t_ms();
+  sipr_loc_change_t c = set("sip:w@192.0.2.2", NOW + 3600, -1, "cw2", 1);
+  assert_int_equal(
+      sipr_store_apply_sync(f->st, "sip:sync@x", &c, 1, NOW, 0, NULL), 0);
+  assert_true(t_ms() - t0 < 300);
+  /* Without a flush, a change completes once the window has passed. */
+  atomic_store(&ok, 0);
+  t0 = t_ms();
+  c = set("sip:w@192.0.2.3", NOW + 3600, -1, "cw3", 1);
+  assert_int_equal(sipr_store_apply(f->st, "sip:late@x", &c, 1, NOW, 0, NULL,
+                                    count_done, &ok),
+                   0);
+  while (atomic_load(&ok) == 0 && t_ms() - t0 < 5000)
+    usleep(5000);
+  assert_int_equal(atomic_load(&ok), 1);
+  assert_true(t_ms() - t0 >= 350);
+}
+
+/* SIPR_STORE_DONE_INLINE: the memory backend runs done inside apply, even
+ * with a loop given; without the flag it is posted to the loop. */
+static void test_done_inline(void **state) {
+  fx_t *f = *state;
+  sipr_loop_t *loop = sipr_loop_new(NULL);
+  assert_non_null(loop);
+  atomic_int ok = 0;
+  sipr_loc_change_t c = set("sip:i@192.0.2.1", NOW + 3600, -1, "in", 1);
+  assert_int_equal(sipr_store_apply(f->st, "sip:i@x", &c, 1, NOW,
+                                    SIPR_STORE_DONE_INLINE, loop, count_done,
+                                    &ok),
+                   0);
+  assert_int_equal(atomic_load(&ok), 1);
+  c = set("sip:i@192.0.2.2", NOW + 3600, -1, "in", 2);
+  assert_int_equal(sipr_store_apply(f->st, "sip:i@x", &c, 1, NOW, 0, loop,
+                                    count_done, &ok),
+                   0);
+  assert_int_equal(atomic_load(&ok), 1); /* posted, not run yet */
+  sipr_loop_run_once(loop, 0);
+  assert_int_equal(atomic_load(&ok), 2);
+  sipr_loop_free(loop);
+}
+
 /* Child: applies bindings as fast as it can (at most 64 in flight) and
  * writes each acknowledged index to the pipe from the completion. */
 static int crash_fd;
@@ -708,6 +789,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sqlite_full_disk, setup_sql,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_group_commit, setup_sql, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_window, setup_sql, teardown),
+      cmocka_unit_test_setup_teardown(test_done_inline, setup_mem, teardown),
       cmocka_unit_test_setup_teardown(test_crash, setup_sql, teardown),
       cmocka_unit_test(test_open_errors),
   };

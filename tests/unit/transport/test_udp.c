@@ -350,6 +350,18 @@ static void test_answer_burst(void **state) {
     assert_int_equal(recv(a, buf, sizeof(buf), MSG_DONTWAIT), 4);
     assert_int_equal(fx_stats(&fx).tx_batches, st.tx_batches);
     assert_int_equal(fx_stats(&fx).tx_msgs, N * per + 1);
+
+    /* Held (a run of posted jobs): queued, then one sendmmsg() at the
+     * release. */
+    sipr_tp_hold(fx.tp);
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(sipr_tp_send(fx.tp, &dest, 0, "held", 4), 0);
+    assert_int_equal(recv(a, buf, sizeof(buf), MSG_DONTWAIT), -1);
+    sipr_tp_release(fx.tp);
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(recv(a, buf, sizeof(buf), MSG_DONTWAIT), 4);
+    assert_int_equal(fx_stats(&fx).tx_batches, st.tx_batches + 1);
+    assert_int_equal(fx_stats(&fx).tx_msgs, N * per + 4);
     close(a);
     fx_free(&fx);
   }
