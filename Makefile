@@ -52,6 +52,7 @@ bench: build
 	$(BUILD)/bench/parse
 	$(BUILD)/bench/txn
 	bench/server.sh $(BUILD)/sipr
+	bench/proxy.sh $(BUILD)/sipr
 
 run: build
 	@echo "sipr serve on udp+tcp 127.0.0.1:5060, store ./var/sipr.db; digest auth is OFF, for loopback only (make run)."
