@@ -49,14 +49,14 @@ typedef struct sipr_dlg sipr_dlg_t;
 
 /* ---- configuration ------------------------------------------------------ */
 typedef struct sipr_ua_cfg {
-  const char *from;       /* our AOR, "sip:alice@example.com" (required) */
-  const char *display;    /* display name for From, or NULL */
-  const char *host;       /* address written in Via and Contact (required) */
-  int port;               /* its port */
-  sipr_tp_proto_t proto;  /* default transport (UDP) */
-  const char *contact;    /* Contact URI; NULL: sip:USER@host:port */
-  const char *proxy;      /* outbound proxy URI or NULL (§8.1.2) */
-  const char *user;       /* digest username; NULL: no credentials */
+  const char *from;      /* our AOR, "sip:alice@example.com" (required) */
+  const char *display;   /* display name for From, or NULL */
+  const char *host;      /* address written in Via and Contact (required) */
+  int port;              /* its port */
+  sipr_tp_proto_t proto; /* default transport (UDP) */
+  const char *contact;   /* Contact URI; NULL: sip:USER@host:port */
+  const char *proxy;     /* outbound proxy URI or NULL (§8.1.2) */
+  const char *user;      /* digest username; NULL: no credentials */
   const char *password;
   const char *user_agent; /* User-Agent / Server value, NULL: "sipr" */
   int follow_redirects;   /* §8.1.3.4: retry 3xx Contacts by q, for
@@ -96,13 +96,13 @@ typedef enum sipr_ua_ev_type {
 
 typedef struct sipr_ua_ev {
   sipr_ua_ev_type_t type;
-  unsigned status;          /* the response's, or what stands for it */
-  const char *reason;       /* reason phrase or what failed; never NULL */
-  sipr_msg_t *msg;          /* the message, borrowed for the call; or NULL */
+  unsigned status;    /* the response's, or what stands for it */
+  const char *reason; /* reason phrase or what failed; never NULL */
+  sipr_msg_t *msg;    /* the message, borrowed for the call; or NULL */
   sipr_ua_req_t *req;
   sipr_ua_reg_t *reg;
   sipr_call_t *call;
-  void *arg;                /* the arg given when the object was made */
+  void *arg; /* the arg given when the object was made */
 } sipr_ua_ev_t;
 
 typedef void sipr_ua_event_cb(void *user, const sipr_ua_ev_t *ev);
@@ -113,15 +113,16 @@ typedef void sipr_ua_event_cb(void *user, const sipr_ua_ev_t *ev);
  * err (may be NULL, cap bytes) then says why. */
 sipr_ua_t *sipr_ua_new(sipr_loop_t *loop, const sipr_ua_cfg_t *cfg,
                        const sipr_txn_tp_ops_t *tp, void *tp_ctx,
-                       sipr_ua_event_cb *cb, void *user, char *err,
-                       size_t cap);
+                       sipr_ua_event_cb *cb, void *user, char *err, size_t cap);
 /* Frees every request, call, registration (no events, nothing sent) and
  * the transaction layer. Not from a callback. */
 void sipr_ua_free(sipr_ua_t *ua);
 
 /* A UA with its own transport bound to local (port 0: ephemeral; UDP and
- * TCP on the same port). cfg->host/port are filled from the bound
- * address. sipr_ua_free() closes the transport too. */
+ * TCP on the same port). Via and Contact name the bound address and port
+ * (cfg->port is set to it); when local is a wildcard (0.0.0.0, ::) they
+ * name cfg->host instead, which must then be given. sipr_ua_free() closes
+ * the transport too. */
 sipr_ua_t *sipr_ua_open(sipr_loop_t *loop, sipr_ua_cfg_t *cfg,
                         const sipr_tp_addr_t *local, sipr_ua_event_cb *cb,
                         void *user, char *err, size_t cap);
@@ -138,15 +139,15 @@ unsigned sipr_ua_busy(const sipr_ua_t *ua);
 
 /* ---- requests outside a dialog (§8.1) ----------------------------------- */
 typedef struct sipr_ua_req_opts {
-  const char *method;       /* "OPTIONS", "MESSAGE", ... (not INVITE/ACK) */
-  const char *ruri;         /* Request-URI (required) */
-  const char *to;           /* To URI; NULL: the Request-URI */
-  const char *extra;        /* extra header lines "Name: v\r\n", or NULL */
-  const char *ctype;        /* Content-Type of body, NULL: no body */
+  const char *method; /* "OPTIONS", "MESSAGE", ... (not INVITE/ACK) */
+  const char *ruri;   /* Request-URI (required) */
+  const char *to;     /* To URI; NULL: the Request-URI */
+  const char *extra;  /* extra header lines "Name: v\r\n", or NULL */
+  const char *ctype;  /* Content-Type of body, NULL: no body */
   const char *body;
   size_t body_len;
-  int follow_redirects;     /* §8.1.3.4: retry 3xx Contacts by q (also
-                               when the UA's cfg asks for it) */
+  int follow_redirects; /* §8.1.3.4: retry 3xx Contacts by q (also
+                           when the UA's cfg asks for it) */
 } sipr_ua_req_opts_t;
 
 /* Sends a request; events SIPR_UA_EV_RESPONSE follow with arg. 0 and *out
@@ -222,7 +223,7 @@ int sipr_sdp_build(sipr_buf_t *b, const char *host, int port,
                    uint64_t session_id, uint64_t version);
 
 typedef struct sipr_sdp_media {
-  sipr_str_t media;   /* "audio" */
+  sipr_str_t media; /* "audio" */
   int port;
   sipr_str_t proto;   /* "RTP/AVP" */
   sipr_str_t formats; /* "0 8 101" */
@@ -231,7 +232,7 @@ typedef struct sipr_sdp_media {
 
 #define SIPR_SDP_MAX_MEDIA 8
 typedef struct sipr_sdp {
-  sipr_str_t conn;    /* session-level c= address (NULL slice: none) */
+  sipr_str_t conn; /* session-level c= address (NULL slice: none) */
   sipr_sdp_media_t m[SIPR_SDP_MAX_MEDIA];
   unsigned nm;
 } sipr_sdp_t;

@@ -28,7 +28,7 @@ check "registered at sipr serve with digest credentials" grep -q 'sip:bob@127.0.
 "$SIPR" message "sip:bob@127.0.0.1:$APORT" "hello bob" --from sip:alice@127.0.0.1 \
   >"$WORK/msg.out" 2>&1
 eq "sipr message to sipr answer exits 0" "$?" 0
-sleep 0.2
+for _ in $(seq 40); do grep -q 'MESSAGE from' "$WORK/ans.out" && break; sleep 0.05; done
 check "sipr answer prints the MESSAGE and its sender" \
   grep -q 'MESSAGE from sip:alice@127.0.0.1: hello bob' "$WORK/ans.out"
 
@@ -63,6 +63,21 @@ sipp_wait sippbusy
 eq "a SIPp caller gets 486" "$?" 0
 wait_pid "$BP" 10
 eq "sipr answer exits 0 after --calls 2" "$?" 0
+
+echo "== both ends on wildcard addresses (--local 0.0.0.0)"
+WPORT=$(free_port)
+"$SIPR" answer --local "0.0.0.0:$WPORT" --calls 1 >"$WORK/wild.out" 2>&1 &
+WP=$!
+PIDS+=("$WP")
+for _ in $(seq 100); do grep -q 'listening' "$WORK/wild.out" && break; sleep 0.05; done
+"$SIPR" call "sip:bob@127.0.0.1:$WPORT" --local 0.0.0.0:0 --duration 0.2 \
+  --timeout 10 >"$WORK/wildcall.out" 2>&1
+eq "sipr call exits 0" "$?" 0
+check "the callee's Contact names 127.0.0.1, not 0.0.0.0" \
+  grep -qE "remote target sip:[^@]*@127\.0\.0\.1:$WPORT\$" "$WORK/wildcall.out"
+check "so does its SDP" grep -qE 'media audio 127\.0\.0\.1:' "$WORK/wildcall.out"
+wait_pid "$WP" 10
+eq "sipr answer exits 0" "$?" 0
 
 echo "== usage"
 "$SIPR" answer --registrar "$SRV" >/dev/null 2>&1

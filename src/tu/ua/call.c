@@ -15,8 +15,12 @@
 
 static void call_emit(sipr_call_t *c, sipr_ua_ev_type_t type, unsigned status,
                       const char *reason, sipr_msg_t *msg) {
-  sipr_ua_ev_t ev = {.type = type, .status = status, .reason = reason,
-                     .msg = msg, .call = c, .arg = c->arg};
+  sipr_ua_ev_t ev = {.type = type,
+                     .status = status,
+                     .reason = reason,
+                     .msg = msg,
+                     .call = c,
+                     .arg = c->arg};
   ua_emit(c->ua, &ev);
 }
 
@@ -134,7 +138,8 @@ static int send_ack(sipr_call_t *c, sipr_dlg_t *d, const ua_creq_t *inv,
   char branch[48];
   sipr_buf_t b;
   sipr_buf_init(&b);
-  int rc = sipr_txn_new_branch(ua->txl, branch, sizeof(branch)) ? 0 : SIPR_EINVAL;
+  int rc =
+      sipr_txn_new_branch(ua->txl, branch, sizeof(branch)) ? 0 : SIPR_EINVAL;
   if (rc == 0)
     rc = ua_creq_build(a, "ACK", branch, &b);
   if (rc == 0) {
@@ -144,8 +149,8 @@ static int send_ack(sipr_call_t *c, sipr_dlg_t *d, const ua_creq_t *inv,
     d->ack_cseq = cseq;
     d->ack_dest = a->dest;
     b.p = NULL;
-    rc = ua->tp.send_request(ua->tp_ctx, &d->ack_dest, d->ack, d->ack_len,
-                             NULL);
+    rc =
+        ua->tp.send_request(ua->tp_ctx, &d->ack_dest, d->ack, d->ack_len, NULL);
   }
   sipr_buf_free(&b);
   ua_creq_free(a);
@@ -251,8 +256,8 @@ static void reinvite_response(sipr_call_t *c, ua_creq_t *r, sipr_msg_t *resp) {
   if (st == 491 && d) {
     /* §14.1: retry after T: 2.1-4 s when we own the Call-ID, else 0-2 s,
      * in units of 10 ms. */
-    uint64_t t = d->owner ? 2100 + (ua_random() % 191) * 10
-                          : (ua_random() % 201) * 10;
+    uint64_t t =
+        d->owner ? 2100 + (ua_random() % 191) * 10 : (ua_random() % 201) * 10;
     c->reinv_sdp = r->body ? ua_strdup(r->body) : ua_strdup("");
     sipr_timer_start(c->ua->loop, &c->t_glare, t);
     call_emit(c, SIPR_UA_EV_REINVITE, st, NULL, resp);
@@ -487,6 +492,14 @@ void ua_call_new_invite(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req,
       return;
     }
   }
+  /* §8.1.1.8: an INVITE carries exactly the Contact the dialog needs. */
+  sipr_addr_t *contact = sipr_msg_get(req, SIPR_HDR_CONTACT);
+  if (!contact || contact->star || !from || !from->tag.p) {
+    ua_respond(ua, st, req, 400,
+               !contact ? "Missing Contact" : "Bad Contact or From", NULL, NULL,
+               NULL, NULL);
+    return;
+  }
   /* §8.2.3: a body we do not understand: 415 with Accept. */
   if (req->body.len) {
     sipr_ctype_t *ct = sipr_msg_get(req, SIPR_HDR_CONTENT_TYPE);
@@ -530,8 +543,8 @@ int sipr_call_ring(sipr_call_t *c) {
   sipr_buf_t x;
   sipr_buf_init(&x);
   dialog_lines(c, c->inv, &x);
-  int rc = ua_respond(c->ua, c->st, c->inv, 180, NULL, c->local_tag, x.p,
-                      NULL, NULL);
+  int rc = ua_respond(c->ua, c->st, c->inv, 180, NULL, c->local_tag, x.p, NULL,
+                      NULL);
   sipr_buf_free(&x);
   return rc;
 }
@@ -567,7 +580,8 @@ static void retrans_cb(sipr_loop_t *loop, void *arg) {
     c->t_2xx_next = c->ua->t2;
   /* The last wait ends at 64*T1 exactly. */
   uint64_t left = c->t_2xx_start + 64ull * c->ua->t1 - now;
-  sipr_timer_start(loop, &c->t_2xx, c->t_2xx_next < left ? c->t_2xx_next : left);
+  sipr_timer_start(loop, &c->t_2xx,
+                   c->t_2xx_next < left ? c->t_2xx_next : left);
 }
 
 /* Builds our 2xx to c->inv with sdp, sends it (on the transaction when it
@@ -739,8 +753,12 @@ int ua_call_request(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req,
   }
   case SIPR_METHOD_MESSAGE: {
     ua_respond(ua, st, req, 200, NULL, d->local_tag, NULL, NULL, NULL);
-    sipr_ua_ev_t ev = {.type = SIPR_UA_EV_MESSAGE, .status = 200, .msg = req,
-                       .call = c, .arg = c->arg, .reason = "MESSAGE"};
+    sipr_ua_ev_t ev = {.type = SIPR_UA_EV_MESSAGE,
+                       .status = 200,
+                       .msg = req,
+                       .call = c,
+                       .arg = c->arg,
+                       .reason = "MESSAGE"};
     ua_emit(ua, &ev);
     return 1;
   }
@@ -880,6 +898,12 @@ void ua_call_free(sipr_call_t *c) {
   free(c);
 }
 
-int sipr_call_is_uac(const sipr_call_t *c) { return c->uac; }
-const char *sipr_call_remote_sdp(const sipr_call_t *c) { return c->remote_sdp; }
-const char *sipr_call_id(const sipr_call_t *c) { return c->call_id; }
+int sipr_call_is_uac(const sipr_call_t *c) {
+  return c->uac;
+}
+const char *sipr_call_remote_sdp(const sipr_call_t *c) {
+  return c->remote_sdp;
+}
+const char *sipr_call_id(const sipr_call_t *c) {
+  return c->call_id;
+}

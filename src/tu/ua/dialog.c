@@ -241,16 +241,30 @@ ua_creq_t *ua_dlg_request(sipr_ua_t *ua, sipr_dlg_t *d, ua_creq_kind_t kind,
 }
 
 /* ---- accessors ----------------------------------------------------------- */
-const char *sipr_dlg_call_id(const sipr_dlg_t *d) { return d->call_id; }
-const char *sipr_dlg_local_tag(const sipr_dlg_t *d) { return d->local_tag; }
-const char *sipr_dlg_remote_tag(const sipr_dlg_t *d) { return d->remote_tag; }
+const char *sipr_dlg_call_id(const sipr_dlg_t *d) {
+  return d->call_id;
+}
+const char *sipr_dlg_local_tag(const sipr_dlg_t *d) {
+  return d->local_tag;
+}
+const char *sipr_dlg_remote_tag(const sipr_dlg_t *d) {
+  return d->remote_tag;
+}
 const char *sipr_dlg_remote_target(const sipr_dlg_t *d) {
   return d->remote_target;
 }
-unsigned sipr_dlg_route_count(const sipr_dlg_t *d) { return d->nroute; }
+unsigned sipr_dlg_route_count(const sipr_dlg_t *d) {
+  return d->nroute;
+}
 const char *sipr_dlg_route(const sipr_dlg_t *d, unsigned i) {
   return i < d->nroute ? d->route[i] : NULL;
 }
-uint32_t sipr_dlg_local_cseq(const sipr_dlg_t *d) { return d->local_cseq; }
-uint32_t sipr_dlg_remote_cseq(const sipr_dlg_t *d) { return d->remote_cseq; }
-int sipr_dlg_early(const sipr_dlg_t *d) { return d->early; }
+uint32_t sipr_dlg_local_cseq(const sipr_dlg_t *d) {
+  return d->local_cseq;
+}
+uint32_t sipr_dlg_remote_cseq(const sipr_dlg_t *d) {
+  return d->remote_cseq;
+}
+int sipr_dlg_early(const sipr_dlg_t *d) {
+  return d->early;
+}

@@ -91,10 +91,14 @@ sipr_ua_t *sipr_ua_open(sipr_loop_t *loop, sipr_ua_cfg_t *cfg,
     memmove(host, host + 1, strlen(host));
     host[strlen(host) - 1] = '\0';
   }
-  cfg->host = host;
+  /* A wildcard address names no host a peer can reach: the caller's
+   * cfg->host (an address of this machine) is written instead. */
+  const char *given = cfg->host;
+  if (!given || (strcmp(host, "0.0.0.0") && strcmp(host, "::")))
+    cfg->host = host;
   cfg->port = sipr_tp_addr_port(bound);
   sipr_ua_t *ua = sipr_ua_new(loop, cfg, &net_tp_ops, n, cb, user, err, cap);
-  cfg->host = NULL;
+  cfg->host = given;
   if (!ua) {
     sipr_tp_free(n->tp);
     free(n);

@@ -36,8 +36,10 @@ static void refresh_cb(sipr_loop_t *loop, void *arg) {
   if (g->removing || g->in_flight)
     return;
   if (reg_send(g, g->expires) != 0) {
-    sipr_ua_ev_t ev = {.type = SIPR_UA_EV_REG, .status = 503,
-                       .reason = "transport error on refresh", .reg = g,
+    sipr_ua_ev_t ev = {.type = SIPR_UA_EV_REG,
+                       .status = 503,
+                       .reason = "transport error on refresh",
+                       .reg = g,
                        .arg = g->arg};
     ua_emit(g->ua, &ev);
   }
@@ -109,8 +111,8 @@ static unsigned granted(sipr_ua_reg_t *g, sipr_msg_t *resp) {
   sipr_perr_t perr;
   sipr_arena_t a;
   sipr_arena_init(&a, NULL, 0, 1 << 16);
-  int have = sipr_uri_parse(&a, ua->contact, strlen(ua->contact), &mine,
-                            &perr) == 0;
+  int have =
+      sipr_uri_parse(&a, ua->contact, strlen(ua->contact), &mine, &perr) == 0;
   long exp = -1;
   for (sipr_hdr_t *h = resp->first[SIPR_HDR_CONTACT]; h && exp < 0;
        h = h->next_same) {
@@ -156,8 +158,12 @@ void ua_reg_response(ua_creq_t *r, unsigned status, sipr_msg_t *resp,
       sipr_timer_start(g->ua->loop, &g->t_refresh, t * 1000);
     }
   }
-  sipr_ua_ev_t ev = {.type = SIPR_UA_EV_REG, .status = status, .reason = why,
-                     .msg = resp, .reg = g, .arg = g->arg};
+  sipr_ua_ev_t ev = {.type = SIPR_UA_EV_REG,
+                     .status = status,
+                     .reason = why,
+                     .msg = resp,
+                     .reg = g,
+                     .arg = g->arg};
   ua_emit(g->ua, &ev);
 }
 
@@ -167,7 +173,9 @@ int sipr_ua_reg_remove(sipr_ua_reg_t *g) {
   return reg_send(g, 0);
 }
 
-unsigned sipr_ua_reg_expires(const sipr_ua_reg_t *g) { return g->granted; }
+unsigned sipr_ua_reg_expires(const sipr_ua_reg_t *g) {
+  return g->granted;
+}
 
 void sipr_ua_reg_free(sipr_ua_reg_t *g) {
   if (!g)

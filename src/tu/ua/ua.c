@@ -23,7 +23,9 @@
 #define UA_MAX_REDIRECTS 5
 
 /* ---- small helpers ------------------------------------------------------ */
-char *ua_strdup(const char *s) { return s ? ua_strndup(s, strlen(s)) : NULL; }
+char *ua_strdup(const char *s) {
+  return s ? ua_strndup(s, strlen(s)) : NULL;
+}
 
 char *ua_strndup(const char *p, size_t n) {
   char *c = malloc(n + 1);
@@ -67,10 +69,12 @@ void ua_new_tag(char out[UA_TAG_LEN + 1]) {
 
 void ua_emit(sipr_ua_t *ua, sipr_ua_ev_t *ev) {
   if (!ev->reason)
-    ev->reason = ev->msg && ev->msg->reason.p ? "" : sipr_reason_phrase(ev->status);
+    ev->reason =
+        ev->msg && ev->msg->reason.p ? "" : sipr_reason_phrase(ev->status);
   char reason[128];
   if (ev->msg && !ev->msg->is_request && ev->msg->reason.p) {
-    snprintf(reason, sizeof(reason), SIPR_STR_FMT, SIPR_STR_ARG(ev->msg->reason));
+    snprintf(reason, sizeof(reason), SIPR_STR_FMT,
+             SIPR_STR_ARG(ev->msg->reason));
     ev->reason = reason;
   }
   if (ua->cb)
@@ -106,9 +110,10 @@ static int resolve_host(sipr_str_t host, int port, sipr_tp_proto_t proto,
   char text[64];
   int rc = SIPR_EINVAL;
   for (struct addrinfo *ai = res; ai && rc; ai = ai->ai_next) {
-    const void *ap = ai->ai_family == AF_INET
-                         ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
-                         : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+    const void *ap =
+        ai->ai_family == AF_INET
+            ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+            : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
     if (inet_ntop(ai->ai_family, ap, text, sizeof(text)))
       rc = sipr_tp_addr_set(dest, proto, sipr_str_cstr(text), port);
   }
@@ -445,8 +450,10 @@ static void on_response(void *user, sipr_txn_t *ct, sipr_msg_t *resp) {
   }
   if (st < 200) {
     if (r->kind == CREQ_PLAIN) {
-      sipr_ua_ev_t ev = {.type = SIPR_UA_EV_RESPONSE, .status = st,
-                         .msg = resp, .req = (sipr_ua_req_t *)r,
+      sipr_ua_ev_t ev = {.type = SIPR_UA_EV_RESPONSE,
+                         .status = st,
+                         .msg = resp,
+                         .req = (sipr_ua_req_t *)r,
                          .arg = r->arg};
       ua_emit(ua, &ev);
     }
@@ -511,7 +518,8 @@ static void on_terminated(void *user, sipr_txn_t *t) {
     ua_creq_free(r);
 }
 
-static void on_stray_ack(void *user, sipr_msg_t *ack, const sipr_tp_src_t *src) {
+static void on_stray_ack(void *user, sipr_msg_t *ack,
+                         const sipr_tp_src_t *src) {
   (void)src;
   ua_call_ack(user, ack);
 }
@@ -541,9 +549,9 @@ int ua_build_response(sipr_ua_t *ua, sipr_buf_t *b, sipr_msg_t *req,
     tag = tagbuf;
   }
   /* §8.2.6.2: a To tag on every response but 100. */
-  int rc = sipr_print_response(b, req, status, reason,
-                               status > 100 ? sipr_str_cstr(tag) : SIPR_STR_NULL,
-                               sipr_str_make(x.p, x.len));
+  int rc = sipr_print_response(
+      b, req, status, reason, status > 100 ? sipr_str_cstr(tag) : SIPR_STR_NULL,
+      sipr_str_make(x.p, x.len));
   sipr_buf_free(&x);
   if (rc == 0 && ctype && body) {
     /* sipr_print_response() ends with an empty body; put ours instead. */
@@ -557,13 +565,13 @@ int ua_build_response(sipr_ua_t *ua, sipr_buf_t *b, sipr_msg_t *req,
   return rc ? rc : (b->failed ? SIPR_ENOMEM : 0);
 }
 
-int ua_respond(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req,
-               unsigned status, const char *reason, const char *tag,
-               const char *extra, const char *ctype, const char *body) {
+int ua_respond(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req, unsigned status,
+               const char *reason, const char *tag, const char *extra,
+               const char *ctype, const char *body) {
   sipr_buf_t b;
   sipr_buf_init(&b);
-  int rc = ua_build_response(ua, &b, req, status, reason, tag, extra, ctype,
-                             body);
+  int rc =
+      ua_build_response(ua, &b, req, status, reason, tag, extra, ctype, body);
   if (rc == 0)
     rc = sipr_txn_respond(st, b.p, b.len);
   sipr_buf_free(&b);
@@ -582,8 +590,8 @@ static int check_require(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req) {
       break;
     }
     for (const sipr_token_t *t = h->parsed; t; t = t->next)
-      sipr_buf_printf(&x, "%s%.*s", n++ ? ", " : "Unsupported: ",
-                      SIPR_STR_ARG(t->value));
+      sipr_buf_printf(&x, "%s%.*s",
+                      n++ ? ", " : "Unsupported: ", SIPR_STR_ARG(t->value));
   }
   if (bad)
     ua_respond(ua, st, req, 400, "Bad Require", NULL, NULL, NULL, NULL);
@@ -656,7 +664,9 @@ static void on_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
       return;
     }
     ua_respond(ua, st, req, 200, NULL, NULL, NULL, NULL, NULL);
-    sipr_ua_ev_t ev = {.type = SIPR_UA_EV_MESSAGE, .status = 200, .msg = req,
+    sipr_ua_ev_t ev = {.type = SIPR_UA_EV_MESSAGE,
+                       .status = 200,
+                       .msg = req,
                        .reason = "MESSAGE"};
     ua_emit(ua, &ev);
     return;
@@ -667,7 +677,7 @@ static void on_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
 }
 
 static const sipr_txn_user_ops_t txn_user_ops = {
-    on_request,    on_response,  on_timeout,        on_transport_error,
+    on_request,    on_response,  on_timeout,       on_transport_error,
     on_terminated, on_stray_ack, on_stray_response};
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -808,8 +818,12 @@ void sipr_ua_conn_closed(sipr_ua_t *ua, uint64_t conn_id) {
   sipr_txn_layer_conn_closed(ua->txl, conn_id);
 }
 
-sipr_txn_layer_t *sipr_ua_txn(sipr_ua_t *ua) { return ua->txl; }
-sipr_loop_t *sipr_ua_loop(sipr_ua_t *ua) { return ua->loop; }
+sipr_txn_layer_t *sipr_ua_txn(sipr_ua_t *ua) {
+  return ua->txl;
+}
+sipr_loop_t *sipr_ua_loop(sipr_ua_t *ua) {
+  return ua->loop;
+}
 
 unsigned sipr_ua_busy(const sipr_ua_t *ua) {
   unsigned n = 0;
@@ -825,8 +839,8 @@ unsigned sipr_ua_busy(const sipr_ua_t *ua) {
 /* Fills the fields every new request outside a dialog shares (§8.1.1):
  * From with a fresh tag, a new Call-ID, the Route of the outbound proxy
  * (loose routing, §8.1.2), the destination. */
-int ua_creq_prepare(ua_creq_t *r, const char *ruri, const char *to,
-                    char *err, size_t cap) {
+int ua_creq_prepare(ua_creq_t *r, const char *ruri, const char *to, char *err,
+                    size_t cap) {
   sipr_ua_t *ua = r->ua;
   sipr_str_t ru = uri_text(ruri);
   r->ruri = ua_strndup(ru.p, ru.len);

@@ -34,29 +34,29 @@ typedef struct ua_creq {
   struct ua_creq *next;
   ua_creq_kind_t kind;
   char method[24];
-  char *ruri;      /* Request-URI */
-  char *to;        /* whole To value (with tag in a dialog) */
-  char *from;      /* whole From value with tag */
+  char *ruri; /* Request-URI */
+  char *to;   /* whole To value (with tag in a dialog) */
+  char *from; /* whole From value with tag */
   char *call_id;
   uint32_t cseq;
-  char *routes;    /* "Route: ...\r\n" lines, or NULL */
-  char *extra;     /* extra header lines */
+  char *routes; /* "Route: ...\r\n" lines, or NULL */
+  char *extra;  /* extra header lines */
   char *ctype, *body;
   size_t body_len;
   sipr_tp_addr_t dest;
   char branch[48];
   sipr_txn_t *txn;
-  char *sent;      /* last request text sent */
+  char *sent; /* last request text sent */
   size_t sent_len;
   ua_auth_t auth[2];
   char *auth_lines; /* the credentials lines last sent */
   unsigned auth_tries;
   int follow_redirects;
   unsigned redirects;
-  void *owner;     /* reg or call for CREQ_REG/INVITE/DLG */
+  void *owner; /* reg or call for CREQ_REG/INVITE/DLG */
   void *arg;
-  int done;        /* final response handled */
-  int fork_bye;    /* a BYE for an extra 2xx of a fork */
+  int done;     /* final response handled */
+  int fork_bye; /* a BYE for an extra 2xx of a fork */
 } ua_creq_t;
 
 struct sipr_dlg {
@@ -80,7 +80,7 @@ typedef enum call_state {
   CALL_EARLY,       /* UAC: 1xx; UAS: INVITE received */
   CALL_ANSWERED,    /* UAS: 2xx sent, waiting for ACK */
   CALL_CONFIRMED,
-  CALL_ENDING,      /* BYE sent */
+  CALL_ENDING, /* BYE sent */
   CALL_DONE
 } call_state_t;
 
@@ -93,35 +93,35 @@ struct sipr_call {
   char *call_id;
   sipr_dlg_t *dlg[UA_MAX_DLGS]; /* dlg[0]: the confirmed one once any is */
   unsigned ndlg;
-  int confirmed_idx;            /* -1 until a 2xx */
+  int confirmed_idx; /* -1 until a 2xx */
   char *local_sdp, *remote_sdp;
   /* UAC */
-  ua_creq_t *invite;            /* the INVITE in progress (initial or re) */
+  ua_creq_t *invite; /* the INVITE in progress (initial or re) */
   int cancel_wanted, cancelled, provisional;
-  char *ack;                    /* ACK for the 2xx of the INVITE */
+  char *ack; /* ACK for the 2xx of the INVITE */
   size_t ack_len;
   sipr_tp_addr_t ack_dest;
   uint32_t invite_cseq;
   /* UAS */
-  sipr_txn_t *st;               /* the INVITE server transaction */
-  char *inv_buf;                /* copy of the INVITE (initial or re) */
+  sipr_txn_t *st; /* the INVITE server transaction */
+  char *inv_buf;  /* copy of the INVITE (initial or re) */
   sipr_arena_t inv_arena;
   sipr_msg_t *inv;
   sipr_tp_src_t inv_src;
   char local_tag[UA_TAG_LEN + 1];
-  char *ok;                     /* our 2xx, retransmitted until ACK */
+  char *ok; /* our 2xx, retransmitted until ACK */
   size_t ok_len;
   uint32_t ok_cseq;
-  sipr_timer_t t_2xx;           /* §13.3.1.4 retransmission */
+  sipr_timer_t t_2xx; /* §13.3.1.4 retransmission */
   uint64_t t_2xx_start, t_2xx_next;
   /* re-INVITE */
-  int reinv_out;                /* ours pending */
-  int reinv_in;                 /* the peer's pending (UAS side) */
+  int reinv_out; /* ours pending */
+  int reinv_in;  /* the peer's pending (UAS side) */
   char *reinv_sdp;
-  sipr_timer_t t_glare;         /* §14.1 retry */
+  sipr_timer_t t_glare; /* §14.1 retry */
   ua_creq_t *bye;
-  int bye_wanted;               /* UAS: BYE once the ACK came */
-  int no_ack;                   /* UAS: 2xx never ACKed (§13.3.1.4) */
+  int bye_wanted; /* UAS: BYE once the ACK came */
+  int no_ack;     /* UAS: 2xx never ACKed (§13.3.1.4) */
   uint64_t sdp_version;
   int gone_pending;
   sipr_timer_t t_gone;
@@ -130,8 +130,8 @@ struct sipr_call {
 struct sipr_ua_reg {
   sipr_ua_t *ua;
   struct sipr_ua_reg *next;
-  ua_creq_t *req;      /* the REGISTER template (never freed until reg) */
-  unsigned expires;    /* asked */
+  ua_creq_t *req;   /* the REGISTER template (never freed until reg) */
+  unsigned expires; /* asked */
   unsigned granted;
   int refresh, removing, in_flight, retried_423;
   sipr_timer_t t_refresh;
@@ -144,16 +144,16 @@ struct sipr_ua {
   sipr_txn_tp_ops_t tp;
   void *tp_ctx;
   sipr_tp_t *own_tp;
-  void *own_net;      /* net.c's glue, freed with the UA */
+  void *own_net; /* net.c's glue, freed with the UA */
   sipr_ua_event_cb *cb;
   void *user;
-  char *from_uri;     /* AOR */
-  char *from_value;   /* "Display" <AOR> */
-  char *host;         /* Via / Contact host */
+  char *from_uri;   /* AOR */
+  char *from_value; /* "Display" <AOR> */
+  char *host;       /* Via / Contact host */
   int port;
   sipr_tp_proto_t proto;
-  char *contact;      /* Contact URI */
-  char *proxy;        /* outbound proxy URI */
+  char *contact; /* Contact URI */
+  char *proxy;   /* outbound proxy URI */
   char *user_name, *password;
   char *user_agent;
   uint32_t t1, t2;
@@ -178,12 +178,12 @@ ua_creq_t *ua_creq_new(sipr_ua_t *ua, ua_creq_kind_t kind, const char *method);
 void ua_creq_free(ua_creq_t *r);
 /* From, To, Call-ID, CSeq, proxy Route and dest of a new request outside
  * a dialog. 0 or SIPR_E* with err. */
-int ua_creq_prepare(ua_creq_t *r, const char *ruri, const char *to,
-                    char *err, size_t cap);
+int ua_creq_prepare(ua_creq_t *r, const char *ruri, const char *to, char *err,
+                    size_t cap);
 /* Builds and sends r (new branch, r->cseq as is) through a new client
  * transaction. 0 or SIPR_E*. */
 int ua_creq_send(ua_creq_t *r);
-/* Builds r's text with method m and CSeq method cm into b with branch. */
+/* Appends r's text with method m (also the CSeq method) and branch to b. */
 int ua_creq_build(ua_creq_t *r, const char *m, const char *branch,
                   sipr_buf_t *b);
 /* On a 3xx: resends r to the best Contact not tried (§8.1.3.4) when r
@@ -191,10 +191,11 @@ int ua_creq_build(ua_creq_t *r, const char *m, const char *branch,
 int ua_creq_redirect(ua_creq_t *r, sipr_msg_t *resp);
 /* On a 401/407: answers the challenge when it is new; 1 when resent. */
 int ua_creq_auth_retry(ua_creq_t *r, sipr_msg_t *resp);
-/* Prepared a UAS response into b (To tag tag, extra lines). */
-int ua_respond(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req,
-               unsigned status, const char *reason, const char *tag,
-               const char *extra, const char *ctype, const char *body);
+/* Answers req on st (§8.2.6): To tag tag (NULL: a fresh one), Server,
+ * extra lines, an optional body. ua_build_response() only prints it. */
+int ua_respond(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req, unsigned status,
+               const char *reason, const char *tag, const char *extra,
+               const char *ctype, const char *body);
 int ua_build_response(sipr_ua_t *ua, sipr_buf_t *b, sipr_msg_t *req,
                       unsigned status, const char *reason, const char *tag,
                       const char *extra, const char *ctype, const char *body);
@@ -207,7 +208,7 @@ sipr_dlg_t *ua_dlg_new_uas(sipr_msg_t *req, const char *local_tag);
 void ua_dlg_free(sipr_dlg_t *d);
 /* §12.2.1.2 target refresh from a message's Contact. */
 void ua_dlg_refresh_target(sipr_dlg_t *d, sipr_msg_t *m);
-/* §12.2.2: 0 accept (remote CSeq updated), 500 when lower (or equal). */
+/* §12.2.2: 0 accept (remote CSeq updated), 500 when lower. */
 unsigned ua_dlg_check_cseq(sipr_dlg_t *d, sipr_msg_t *req);
 /* A client request within d (§12.2.1.1) for method, local CSeq bumped
  * (not for ACK/CANCEL). NULL on failure. */

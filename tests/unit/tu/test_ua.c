@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ static struct fx {
   sipr_loop_t *loop;
   sipr_ua_t *ua;
   sent_t sent[MAX_SENT];
-  unsigned nsent;
+  unsigned nsent, total_sent;
   ev_rec_t ev[MAX_EV];
   unsigned nev;
   sipr_arena_t a;
@@ -50,6 +51,7 @@ static void keep(const char *buf, size_t len, const sipr_tp_addr_t *dest,
                  int resp) {
   assert_true(fx.nsent < MAX_SENT);
   sent_t *s = &fx.sent[fx.nsent++];
+  fx.total_sent++;
   s->text = malloc(len + 1);
   assert_non_null(s->text);
   memcpy(s->text, buf, len);
@@ -135,9 +137,9 @@ static int teardown(void **state) {
 static sipr_msg_t *parse(const char *text) {
   sipr_msg_t *m = NULL;
   sipr_perr_t err;
-  assert_int_equal(sipr_msg_parse(&fx.a, text, strlen(text),
-                                  SIPR_PARSE_DATAGRAM, &m, &err),
-                   0);
+  assert_int_equal(
+      sipr_msg_parse(&fx.a, text, strlen(text), SIPR_PARSE_DATAGRAM, &m, &err),
+      0);
   assert_int_equal(sipr_msg_check(m, &err), 0);
   return m;
 }
@@ -194,11 +196,11 @@ static const char *reply(const char *req, unsigned status, const char *tag,
       sipr_msg_parse(&a, req, strlen(req), SIPR_PARSE_DATAGRAM, &m, &err), 0);
   sipr_buf_t b;
   sipr_buf_init(&b);
-  assert_int_equal(sipr_print_response(&b, m, status, NULL,
-                                       tag ? sipr_str_cstr(tag) : SIPR_STR_NULL,
-                                       extra ? sipr_str_cstr(extra)
-                                             : SIPR_STR_NULL),
-                   0);
+  assert_int_equal(
+      sipr_print_response(&b, m, status, NULL,
+                          tag ? sipr_str_cstr(tag) : SIPR_STR_NULL,
+                          extra ? sipr_str_cstr(extra) : SIPR_STR_NULL),
+      0);
   snprintf(out, sizeof(out), "%.*s", (int)b.len, b.p);
   sipr_buf_free(&b);
   sipr_arena_free(&a);
@@ -233,9 +235,12 @@ static const char *last_sent(const char *start) {
   return NULL;
 }
 
-static void advance(uint64_t ms) { sipr_loop_advance(fx.loop, &fx.fc, ms); }
+static void advance(uint64_t ms) {
+  sipr_loop_advance(fx.loop, &fx.fc, ms);
+}
 
-/* ---- §8.1: requests outside a dialog --------------------------------------- */
+/* ---- §8.1: requests outside a dialog ---------------------------------------
+ */
 static void test_request_fields(void **state) {
   (void)state;
   sipr_ua_req_opts_t o = {.method = "OPTIONS", .ruri = "sip:bob@192.0.2.20"};
@@ -297,8 +302,11 @@ static void test_outbound_proxy(void **state) {
   cfg.proxy = "sip:192.0.2.30:5070";
   fx.ua = sipr_ua_new(fx.loop, &cfg, &tp_ops, NULL, on_event, NULL, NULL, 0);
   assert_non_null(fx.ua);
-  sipr_ua_req_opts_t o = {.method = "MESSAGE", .ruri = "sip:bob@example.org",
-                          .ctype = "text/plain", .body = "hi", .body_len = 2};
+  sipr_ua_req_opts_t o = {.method = "MESSAGE",
+                          .ruri = "sip:bob@example.org",
+                          .ctype = "text/plain",
+                          .body = "hi",
+                          .body_len = 2};
   assert_int_equal(sipr_ua_request(fx.ua, &o, NULL, NULL, NULL, 0), 0);
   /* §8.1.2: to the proxy whatever the Request-URI, with a loose Route. */
   char a[64];
@@ -320,8 +328,9 @@ static void test_redirect(void **state) {
   assert_int_equal(last_ev(SIPR_UA_EV_RESPONSE)->status, 302);
   o.follow_redirects = 1;
   assert_int_equal(sipr_ua_request(fx.ua, &o, NULL, NULL, NULL, 0), 0);
-  feed(reply(fx.sent[1].text, 302, "t2",
-             "Contact: <sip:bob@192.0.2.51>;q=0.2, <sip:bob@192.0.2.52>;q=0.9\r\n"));
+  feed(reply(
+      fx.sent[1].text, 302, "t2",
+      "Contact: <sip:bob@192.0.2.51>;q=0.2, <sip:bob@192.0.2.52>;q=0.9\r\n"));
   assert_int_equal(fx.nsent, 3);
   sipr_msg_t *m = sent(2);
   assert_true(sipr_str_eq(m->ruri_str, SIPR_STR("sip:bob@192.0.2.52")));
@@ -333,13 +342,14 @@ static void test_redirect(void **state) {
   assert_int_equal(last_ev(SIPR_UA_EV_RESPONSE)->status, 200);
 }
 
-/* ---- §22: digest ------------------------------------------------------------ */
+/* ---- §22: digest ------------------------------------------------------------
+ */
 static void challenge(sipr_auth_server_t *srv, const char *hname, char *out,
                       size_t cap) {
   sipr_buf_t b;
   sipr_buf_init(&b);
-  assert_int_equal(sipr_auth_challenge_lines(srv, hname, SIPR_STR("example.com"),
-                                             0, 1000, &b),
+  assert_int_equal(sipr_auth_challenge_lines(
+                       srv, hname, SIPR_STR("example.com"), 0, 1000, &b),
                    0);
   snprintf(out, cap, "%.*s", (int)b.len, b.p);
   sipr_buf_free(&b);
@@ -352,9 +362,9 @@ static void verify(sipr_auth_server_t *srv, sipr_msg_t *m, sipr_hdr_type_t t) {
   assert_int_equal(sipr_auth_ha1(sipr_auth_alg_from_str(cred->algorithm),
                                  "alice", "example.com", "secret", ha1),
                    0);
-  assert_int_equal(sipr_auth_verify(srv, cred, m->method, ha1, 1000,
-                                    SIPR_STR_NULL),
-                   SIPR_AUTH_OK);
+  assert_int_equal(
+      sipr_auth_verify(srv, cred, m->method, ha1, 1000, SIPR_STR_NULL),
+      SIPR_AUTH_OK);
 }
 
 static void test_digest_401_407(void **state) {
@@ -392,7 +402,8 @@ static void test_digest_401_407(void **state) {
   sipr_auth_server_free(srv);
 }
 
-/* ---- §10.2: registration ------------------------------------------------------ */
+/* ---- §10.2: registration
+ * ------------------------------------------------------ */
 static void test_register_refresh_remove(void **state) {
   (void)state;
   sipr_ua_reg_t *g = NULL;
@@ -449,14 +460,16 @@ static void test_register_423(void **state) {
   assert_int_equal(count_ev(SIPR_UA_EV_REG), 0);
 }
 
-/* ---- §12, §13: the UAC side -------------------------------------------------- */
-#define RR2 "Record-Route: <sip:192.0.2.41;lr>\r\nRecord-Route: <sip:192.0.2.42;lr>\r\n"
+/* ---- §12, §13: the UAC side
+ * -------------------------------------------------- */
+#define RR2                                                                    \
+  "Record-Route: <sip:192.0.2.41;lr>\r\nRecord-Route: <sip:192.0.2.42;lr>\r\n"
 
 static sipr_call_t *uac_call(void) {
   sipr_call_t *c = NULL;
-  assert_int_equal(sipr_ua_call(fx.ua, "sip:bob@192.0.2.20", "v=0\r\n", NULL,
-                                &c, NULL, 0),
-                   0);
+  assert_int_equal(
+      sipr_ua_call(fx.ua, "sip:bob@192.0.2.20", "v=0\r\n", NULL, &c, NULL, 0),
+      0);
   assert_non_null(c);
   return c;
 }
@@ -496,8 +509,9 @@ static void test_uac_dialog_route_set(void **state) {
   assert_int_equal(sipr_msg_cseq(m)->seq, sipr_msg_cseq(parse(inv))->seq);
   assert_int_equal(sipr_msg_cseq(m)->method_id, SIPR_METHOD_ACK);
   char a[64];
-  assert_string_equal(sipr_tp_addr_str(&fx.sent[fx.nsent - 1].dest, a, sizeof(a)),
-                      "udp:192.0.2.42:5060");
+  assert_string_equal(
+      sipr_tp_addr_str(&fx.sent[fx.nsent - 1].dest, a, sizeof(a)),
+      "udp:192.0.2.42:5060");
   /* A retransmitted 2xx gets the same ACK again. */
   unsigned acks = count_sent("ACK ");
   feed(reply(inv, 200, "bt1", RR2 "Contact: <sip:bob@192.0.2.22:5062>\r\n"));
@@ -560,7 +574,8 @@ static void test_invite_redirect(void **state) {
   assert_int_equal(sipr_msg_cseq(m)->seq, sipr_msg_cseq(parse(inv))->seq + 1);
   assert_null(sipr_call_dialog(c));
   assert_int_equal(count_ev(SIPR_UA_EV_FAILED), 0);
-  feed(reply(last_sent("INVITE "), 200, "e2", "Contact: <sip:bob@192.0.2.60:5080>\r\n"));
+  feed(reply(last_sent("INVITE "), 200, "e2",
+             "Contact: <sip:bob@192.0.2.60:5080>\r\n"));
   assert_int_equal(count_ev(SIPR_UA_EV_ANSWERED), 1);
   assert_string_equal(sipr_dlg_remote_tag(sipr_call_dialog(c)), "e2");
 }
@@ -587,8 +602,9 @@ static void test_strict_route(void **state) {
   assert_true(sipr_str_eq(m->first[SIPR_HDR_ROUTE]->next_same->value,
                           SIPR_STR("<sip:bob@192.0.2.22>")));
   char a[64];
-  assert_string_equal(sipr_tp_addr_str(&fx.sent[fx.nsent - 1].dest, a, sizeof(a)),
-                      "udp:192.0.2.41:5060");
+  assert_string_equal(
+      sipr_tp_addr_str(&fx.sent[fx.nsent - 1].dest, a, sizeof(a)),
+      "udp:192.0.2.41:5060");
 }
 
 static void test_forked_2xx(void **state) {
@@ -636,7 +652,8 @@ static void test_uac_cancel(void **state) {
   assert_int_equal(count_sent("ACK "), 1);
 }
 
-/* ---- §12, §13: the UAS side ------------------------------------------------- */
+/* ---- §12, §13: the UAS side -------------------------------------------------
+ */
 static char *mkinvite(const char *branch, unsigned cseq, const char *to_tag,
                       const char *extra) {
   static char buf[4096];
@@ -747,8 +764,7 @@ static void test_in_dialog_rules(void **state) {
   assert_int_equal(parse(fx.sent[fx.nsent - 1].text)->status, 500);
   /* Target refresh by re-INVITE (§12.2.2): new Contact. */
   char reinv[4096];
-  snprintf(reinv, sizeof(reinv), "%s",
-           mkinvite("r1", 12, tag, NULL));
+  snprintf(reinv, sizeof(reinv), "%s", mkinvite("r1", 12, tag, NULL));
   char *c = strstr(reinv, "192.0.2.20:5060>");
   memcpy(c, "192.0.2.77:5060>", 16);
   feed(reinv);
@@ -806,7 +822,8 @@ static void test_glare(void **state) {
   assert_in_range(waited, 2100, 4009);
   assert_int_equal(sipr_msg_cseq(parse(last_sent("INVITE ")))->seq,
                    sipr_msg_cseq(parse(re))->seq + 1);
-  feed(reply(last_sent("INVITE "), 200, "bt", "Contact: <sip:bob@192.0.2.23>\r\n"));
+  feed(reply(last_sent("INVITE "), 200, "bt",
+             "Contact: <sip:bob@192.0.2.23>\r\n"));
   assert_int_equal(last_ev(SIPR_UA_EV_REINVITE)->status, 200);
   /* §12.2.1.2: the 2xx refreshed the target. */
   assert_string_equal(sipr_dlg_remote_target(sipr_call_dialog(c)),
@@ -879,10 +896,92 @@ static void test_uas_methods(void **state) {
   snprintf(cl, 200, "Content-Type: text/html\r\nContent-Length: 2\r\n\r\nhi");
   feed(inv);
   assert_int_equal(parse(fx.sent[fx.nsent - 1].text)->status, 415);
+  /* §8.1.1.8: an INVITE without Contact makes no dialog: 400. */
+  snprintf(inv, sizeof(inv), "%s", mkinvite("q3", 1, NULL, NULL));
+  char *ct = strstr(inv, "Contact: <sip:bob@192.0.2.20:5060>\r\n");
+  memmove(ct, ct + 36, strlen(ct + 36) + 1);
+  feed(inv);
+  assert_int_equal(parse(fx.sent[fx.nsent - 1].text)->status, 400);
   assert_int_equal(count_ev(SIPR_UA_EV_INCOMING), 0);
 }
 
-/* ---- SDP ----------------------------------------------------------------------- */
+/* Every RFC 4475 / RFC 5118 torture message that passes the checks the
+ * transport makes is fed to a UA (as a request to it or a response to
+ * it), then the UA is driven through its timers: it must answer or drop,
+ * never crash or leak (ASan runs this too). */
+static void feed_dir(const char *sub, int lf) {
+  char dir[512];
+  snprintf(dir, sizeof(dir), "%s/%s", SIPR_TORTURE_DIR, sub);
+  DIR *d = opendir(dir);
+  if (!d)
+    fail_msg("missing torture folder %s", dir);
+  struct dirent *e;
+  unsigned fed = 0;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.' || !strcmp(e->d_name, "INDEX.tsv") ||
+        !strcmp(e->d_name, "SHA256SUMS") || !strcmp(e->d_name, "README.md"))
+      continue;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[70000];
+    size_t len = fread(buf, 1, sizeof(buf) / 2 - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    if (lf) {
+      /* RFC 5118's files have bare LF line ends. */
+      static char crlf[sizeof(buf)];
+      size_t o = 0;
+      for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r'))
+          crlf[o++] = '\r';
+        crlf[o++] = buf[i];
+      }
+      memcpy(buf, crlf, o);
+      len = o;
+      buf[len] = '\0';
+    }
+    sipr_arena_t a;
+    sipr_arena_init(&a, NULL, 0, 1 << 20);
+    sipr_msg_t *m = NULL;
+    sipr_perr_t err;
+    if (sipr_msg_parse(&a, buf, len, SIPR_PARSE_DATAGRAM, &m, &err) == 0 &&
+        sipr_msg_check(m, &err) == 0) {
+      sipr_tp_src_t src;
+      memset(&src, 0, sizeof(src));
+      assert_int_equal(sipr_tp_addr_parse("udp:192.0.2.20:5060", &src.remote),
+                       0);
+      assert_int_equal(sipr_tp_addr_parse("udp:192.0.2.10:5060", &src.local),
+                       0);
+      sipr_ua_recv(fx.ua, m, &src);
+      fed++;
+    }
+    sipr_arena_free(&a);
+    advance(1);
+    clear_sent();
+    fx.nev = 0;
+  }
+  closedir(d);
+  assert_true(fed > 0);
+}
+
+static void test_torture(void **state) {
+  (void)state;
+  fx.auto_answer = 1;
+  feed_dir("rfc4475", 0);
+  feed_dir("rfc5118", 1);
+  /* Whatever was answered is retransmitted until 64*T1, then given up. */
+  for (int i = 0; i < 40; i++) {
+    advance(1000);
+    clear_sent();
+    fx.nev = 0;
+  }
+  assert_true(fx.total_sent > 0);
+}
+
+/* ---- SDP
+ * ----------------------------------------------------------------------- */
 static void test_sdp(void **state) {
   (void)state;
   sipr_buf_t b;
@@ -896,15 +995,17 @@ static void test_sdp(void **state) {
   assert_true(sipr_str_eq(s.m[0].formats, SIPR_STR("0 8 101")));
   sipr_buf_free(&b);
   /* A media-level c= wins; no c= at all is refused. */
-  const char *two = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
-                    "t=0 0\r\nm=audio 5000 RTP/AVP 0\r\nm=video 5002 RTP/AVP 96\r\n"
-                    "c=IN IP4 192.0.2.2/127\r\n";
+  const char *two =
+      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+      "t=0 0\r\nm=audio 5000 RTP/AVP 0\r\nm=video 5002 RTP/AVP 96\r\n"
+      "c=IN IP4 192.0.2.2/127\r\n";
   assert_int_equal(sipr_sdp_parse(sipr_str_cstr(two), &s), 0);
   assert_int_equal(s.nm, 2);
   assert_true(sipr_str_eq(s.m[0].conn, SIPR_STR("192.0.2.1")));
   assert_true(sipr_str_eq(s.m[1].conn, SIPR_STR("192.0.2.2")));
-  assert_int_equal(sipr_sdp_parse(SIPR_STR("v=0\r\nm=audio 1 RTP/AVP 0\r\n"), &s),
-                   SIPR_EPARSE);
+  assert_int_equal(
+      sipr_sdp_parse(SIPR_STR("v=0\r\nm=audio 1 RTP/AVP 0\r\n"), &s),
+      SIPR_EPARSE);
   assert_int_equal(sipr_sdp_parse(SIPR_STR("m=audio x RTP/AVP 0\r\n"), &s),
                    SIPR_EPARSE);
 }
@@ -912,14 +1013,16 @@ static void test_sdp(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_request_fields, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bad_uri_and_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_uri_and_timeout, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_outbound_proxy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_redirect, setup, teardown),
       cmocka_unit_test_setup_teardown(test_digest_401_407, setup, teardown),
       cmocka_unit_test_setup_teardown(test_register_refresh_remove, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_register_423, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_uac_dialog_route_set, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_uac_dialog_route_set, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_unknown_codes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_invite_redirect, setup, teardown),
       cmocka_unit_test_setup_teardown(test_strict_route, setup, teardown),
@@ -932,6 +1035,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_uas_cancel_and_merged, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_uas_methods, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_torture, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sdp, setup, teardown),
   };
   return cmocka_run_group_tests_name("ua", tests, NULL, NULL);
