@@ -421,6 +421,8 @@ void sipr_stack_free(sipr_stack_t *s) {
   /* Every thread is joined: this thread owns every loop now. */
   for (unsigned i = 0; i < s->n; i++) {
     stk_worker_t *w = &s->wk[i];
+    if (w->loop) /* the jobs still queued run below, with no transport */
+      sipr_loop_set_job_hooks(w->loop, NULL, NULL, NULL);
     sipr_txn_layer_free(w->txn);
     w->txn = NULL;
     sipr_tp_free(w->tp);
