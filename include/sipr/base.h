@@ -86,6 +86,12 @@ sipr_str_t sipr_str_trim(sipr_str_t s);
  * Leading zeros are allowed; no sign, no spaces. */
 int sipr_str_to_u64(sipr_str_t s, uint64_t max, uint64_t *out);
 
+/* Decimal text of v into out (at least SIPR_U64_DIGITS bytes), not
+ * NUL-terminated; returns its length. For hot paths where snprintf()'s
+ * format parsing costs more than the number. */
+#define SIPR_U64_DIGITS 20
+size_t sipr_u64_to_dec(uint64_t v, char *out);
+
 /* ---- arena -------------------------------------------------------------
  * A bump allocator. The first block may be caller storage (e.g. on the
  * stack or inside a struct), so a parse that fits allocates nothing from
@@ -145,6 +151,10 @@ void sipr_buf_free(sipr_buf_t *b);
 /* Appends bytes; on failure sets b->failed and returns SIPR_ENOMEM. */
 int sipr_buf_append(sipr_buf_t *b, const void *p, size_t len);
 int sipr_buf_append_str(sipr_buf_t *b, sipr_str_t s);
+/* Appends the NUL-terminated s; the decimal text of v (a '-' first when
+ * negative). Same failure rule as sipr_buf_append(). */
+int sipr_buf_append_cstr(sipr_buf_t *b, const char *s);
+int sipr_buf_append_i64(sipr_buf_t *b, int64_t v);
 int sipr_buf_printf(sipr_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

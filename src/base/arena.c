@@ -155,16 +155,43 @@ int sipr_buf_append_str(sipr_buf_t *b, sipr_str_t s) {
   return sipr_buf_append(b, s.p, s.len);
 }
 
+int sipr_buf_append_cstr(sipr_buf_t *b, const char *s) {
+  return sipr_buf_append(b, s, strlen(s));
+}
+
+int sipr_buf_append_i64(sipr_buf_t *b, int64_t v) {
+  char d[SIPR_U64_DIGITS + 1];
+  size_t n = 0;
+  uint64_t u = (uint64_t)v;
+  if (v < 0) {
+    d[n++] = '-';
+    u = 0 - u;
+  }
+  n += sipr_u64_to_dec(u, d + n);
+  return sipr_buf_append(b, d, n);
+}
+
 int sipr_buf_printf(sipr_buf_t *b, const char *fmt, ...) {
+  /* Formats into the room already there; only text longer than that is
+   * formatted a second time, after growing. */
+  if (b->failed)
+    return SIPR_ENOMEM;
+  size_t room = b->p ? b->cap - b->len : 0;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
   va_end(ap);
-  if (n < 0 || buf_reserve(b, (size_t)n))
+  if (n < 0) {
+    b->failed = 1;
     return SIPR_ENOMEM;
-  va_start(ap, fmt);
-  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
+  }
+  if ((size_t)n >= room) {
+    if (buf_reserve(b, (size_t)n))
+      return SIPR_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
   b->len += (size_t)n;
   return 0;
 }

@@ -40,3 +40,15 @@ int sipr_str_to_u64(sipr_str_t s, uint64_t max, uint64_t *out) {
   *out = v;
   return 0;
 }
+
+size_t sipr_u64_to_dec(uint64_t v, char *out) {
+  char tmp[SIPR_U64_DIGITS];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  return n;
+}

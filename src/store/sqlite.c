@@ -102,10 +102,20 @@ typedef struct persist_ctx {
   int purged;
 } persist_ctx_t;
 
-static int write_aor(sq_be_t *q, const sipr__loc_aor_t *e) {
-  sqlite3_bind_text(q->del_aor, 1, e->aor, -1, SQLITE_STATIC);
-  if (step_done(q->del_aor) != 0)
-    return SIPR_EIO;
+/* An AOR's rows are its bindings: the old ones go, the current ones are
+ * written. An AOR the store does not hold has no rows but expired ones
+ * waiting for the purge (sipr_store_expire() drops it from memory first):
+ * no DELETE then, and INSERT OR REPLACE takes the place of such a row
+ * with the same contact. */
+static int write_aor(sipr_store_t *st, sq_be_t *q, const sipr__loc_aor_t *e) {
+  pthread_rwlock_rdlock(&st->lock);
+  int held = sipr__loc_find(&st->loc, e->aor) != NULL;
+  pthread_rwlock_unlock(&st->lock);
+  if (held) {
+    sqlite3_bind_text(q->del_aor, 1, e->aor, -1, SQLITE_STATIC);
+    if (step_done(q->del_aor) != 0)
+      return SIPR_EIO;
+  }
   for (size_t i = 0; i < e->n; i++) {
     const sipr_binding_t *b = e->b[i];
     sqlite3_stmt *s = q->ins;
@@ -140,13 +150,12 @@ static int do_purge(persist_ctx_t *c) {
 static int persist(sipr_store_t *st, sipr__loc_t *ov, void *arg) {
   persist_ctx_t *c = arg;
   sq_be_t *q = c->q;
-  (void)st;
   if (step_done(q->begin) != 0)
     return SIPR_EIO;
   int rc = do_purge(c);
   for (size_t i = 0; rc == 0 && i < ov->nbuckets; i++)
     for (sipr__loc_aor_t *e = ov->buckets[i]; rc == 0 && e; e = e->hnext)
-      rc = write_aor(q, e);
+      rc = write_aor(st, q, e);
   if (rc == 0)
     rc = step_done(q->commit);
   if (rc != 0) {
@@ -528,7 +537,7 @@ int sipr__sqlite_open(sipr_store_t *st, const char *path, char *err,
       {&q->commit, "COMMIT"},
       {&q->rollback, "ROLLBACK"},
       {&q->del_aor, "DELETE FROM location WHERE aor = ?"},
-      {&q->ins, "INSERT INTO location (" LOC_COLS ") VALUES "
+      {&q->ins, "INSERT OR REPLACE INTO location (" LOC_COLS ") VALUES "
                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
       {&q->purge, "DELETE FROM location WHERE expires <= ?"},
   };

@@ -77,9 +77,11 @@ int sipr_print_status_line(sipr_buf_t *b, unsigned status, sipr_str_t reason) {
     if ((c < 0x20 && c != '\t') || c == 0x7f)
       return buf_invalid(b);
   }
-  char line[16];
-  int n = snprintf(line, sizeof line, "SIP/2.0 %03u ", status);
-  sipr_buf_append(b, line, (size_t)n);
+  char line[16] = "SIP/2.0 000 ";
+  line[8] = (char)('0' + status / 100 % 10);
+  line[9] = (char)('0' + status / 10 % 10);
+  line[10] = (char)('0' + status % 10);
+  sipr_buf_append(b, line, 12);
   sipr_buf_append_str(b, reason);
   sipr_buf_append(b, "\r\n", 2);
   return buf_result(b);

@@ -127,6 +127,19 @@ int sipr_tp_addr_parse(const char *spec, sipr_tp_addr_t *out) {
 size_t sipr__tp_ip_str(const struct sockaddr_storage *sa, char *buf,
                        size_t len) {
   const void *ip;
+  if (sa->ss_family == AF_INET && len >= INET_ADDRSTRLEN) {
+    /* Dotted quad by hand: inet_ntop() goes through sprintf(). */
+    const unsigned char *o =
+        (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+      if (i)
+        buf[n++] = '.';
+      n += sipr_u64_to_dec(o[i], buf + n);
+    }
+    buf[n] = '\0';
+    return n;
+  }
   if (sa->ss_family == AF_INET)
     ip = &((const struct sockaddr_in *)sa)->sin_addr;
   else if (sa->ss_family == AF_INET6)
@@ -160,10 +173,25 @@ const char *sipr_tp_addr_str(const sipr_tp_addr_t *a, char *buf, size_t len) {
     snprintf(buf, len, "%s:?", name);
     return buf;
   }
-  if (a->sa.ss_family == AF_INET6)
-    snprintf(buf, len, "%s:[%s]:%d", name, ip, sipr_tp_addr_port(a));
-  else
-    snprintf(buf, len, "%s:%s:%d", name, ip, sipr_tp_addr_port(a));
+  /* name ":" [ "[" ] ip [ "]" ] ":" port, cut to len */
+  char t[8 + INET6_ADDRSTRLEN + 4 + SIPR_U64_DIGITS];
+  size_t n = 0, k = strlen(name), m = strlen(ip);
+  memcpy(t, name, k);
+  n = k;
+  t[n++] = ':';
+  int v6 = a->sa.ss_family == AF_INET6;
+  if (v6)
+    t[n++] = '[';
+  memcpy(t + n, ip, m);
+  n += m;
+  if (v6)
+    t[n++] = ']';
+  t[n++] = ':';
+  n += sipr_u64_to_dec((uint64_t)sipr_tp_addr_port(a), t + n);
+  if (n >= len)
+    n = len - 1;
+  memcpy(buf, t, n);
+  buf[n] = '\0';
   return buf;
 }
 

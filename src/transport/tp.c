@@ -229,7 +229,9 @@ static int rewrite_via(sipr_tp_t *tp, sipr_msg_t *m, const char *buf,
   }
   int fill_rport = rp && !rp->value.p;
   if (fill_rport) {
-    int k = snprintf(rport, sizeof(rport), "=%d", sipr_tp_addr_port(&src->remote));
+    rport[0] = '=';
+    int k = 1 + (int)sipr_u64_to_dec(
+                    (uint64_t)sipr_tp_addr_port(&src->remote), rport + 1);
     ed[n++] = (via_edit_t){(size_t)(rp->name.p + rp->name.len - buf), 0, rport,
                            (size_t)k};
   }
@@ -250,7 +252,9 @@ static int rewrite_via(sipr_tp_t *tp, sipr_msg_t *m, const char *buf,
       ed[n++] = (via_edit_t){(size_t)(rcv->value.p - buf), rcv->value.len, ip,
                              iplen};
   } else if (need) {
-    int k = snprintf(recv_txt, sizeof(recv_txt), ";received=%s", ip);
+    int k = 10 + (int)iplen; /* ";received=" ip, ip fits (checked above) */
+    memcpy(recv_txt, ";received=", 10);
+    memcpy(recv_txt + 10, ip, iplen);
     ed[n++] = (via_edit_t){(size_t)(v->raw.p + v->raw.len - buf), 0, recv_txt,
                            (size_t)k};
   }

@@ -266,7 +266,8 @@ static void print_q(sipr_buf_t *b, int q) {
   int n = 3;
   while (n > 1 && d[n - 1] == '0')
     n--;
-  sipr_buf_printf(b, ";q=0.%.*s", n, d);
+  sipr_buf_append(b, ";q=0.", 5);
+  sipr_buf_append(b, d, (size_t)n);
 }
 
 /* RFC 1123 date (§20.17), always GMT, independent of the locale. */
@@ -366,13 +367,21 @@ static void pending_answer(reg_pending_t *p, int rc,
       int64_t left = bd->expires - p->now;
       if (left <= 0)
         continue;
-      sipr_buf_printf(&b, "Contact: <%s>%s", bd->contact, bd->params);
+      sipr_buf_append(&b, "Contact: <", 10);
+      sipr_buf_append_cstr(&b, bd->contact);
+      sipr_buf_append(&b, ">", 1);
+      sipr_buf_append_cstr(&b, bd->params);
       if (bd->q >= 0)
         print_q(&b, bd->q);
-      sipr_buf_printf(&b, ";expires=%lld\r\n", (long long)left);
+      sipr_buf_append(&b, ";expires=", 9);
+      sipr_buf_append_i64(&b, left);
+      sipr_buf_append(&b, "\r\n", 2);
     }
-    if (p->path) /* RFC 3327 §5.3 */
-      sipr_buf_printf(&b, "Path: %s\r\n", p->path);
+    if (p->path) { /* RFC 3327 §5.3 */
+      sipr_buf_append(&b, "Path: ", 6);
+      sipr_buf_append_cstr(&b, p->path);
+      sipr_buf_append(&b, "\r\n", 2);
+    }
     print_date(&b, p->now);
   } else if (extra) {
     sipr_buf_append(&b, extra, strlen(extra));

@@ -83,6 +83,30 @@ static void test_buf(void **state) {
   assert_int_equal(sipr_buf_append_str(&b, SIPR_STR("end")), 0);
   assert_string_equal(b.p + 2000, "end");
   sipr_buf_free(&b);
+
+  /* printf into the room left, and past it (grown, formatted again). */
+  sipr_buf_init(&b);
+  char big[600];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  assert_int_equal(sipr_buf_printf(&b, "a%sb", "1"), 0);
+  assert_int_equal(sipr_buf_printf(&b, "<%s>", big), 0);
+  assert_int_equal(b.len, 3 + 601);
+  assert_int_equal(b.p[3], '<');
+  assert_int_equal(b.p[b.len - 1], '>');
+  assert_int_equal(b.p[b.len], '\0');
+  assert_int_equal(sipr_buf_append_i64(&b, -9223372036854775807LL - 1), 0);
+  assert_int_equal(sipr_buf_append_cstr(&b, ";"), 0);
+  assert_int_equal(sipr_buf_append_i64(&b, 0), 0);
+  assert_int_equal(sipr_buf_append_i64(&b, 3600), 0);
+  assert_string_equal(b.p + 604, "-9223372036854775808;03600");
+  sipr_buf_free(&b);
+
+  char d[SIPR_U64_DIGITS];
+  assert_int_equal(sipr_u64_to_dec(18446744073709551615ull, d), 20);
+  assert_memory_equal(d, "18446744073709551615", 20);
+  assert_int_equal(sipr_u64_to_dec(7, d), 1);
+  assert_int_equal(d[0], '7');
 }
 
 static void test_strerror(void **state) {
