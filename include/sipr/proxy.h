@@ -26,7 +26,8 @@
  *          until the resolver exists), one client transaction each
  *   §16.7  best response, 1xx (not 100) and every 2xx forwarded at once,
  *          6xx cancels the other branches, 401/407 challenges merged, 503
- *          sent as 500, 3xx forwarded (not recursed)
+ *          sent as 500, 3xx forwarded (or, with recurse_3xx, its
+ *          Contacts tried as new targets, each target at most once)
  *   §16.8  Timer C per INVITE branch (CANCEL, or 408 without provisional)
  *   §16.9  a transport error counts as a 503 from that branch
  *   §16.10 CANCEL answered 200 and sent on every pending branch
@@ -100,6 +101,9 @@ typedef struct sipr_proxy_cfg {
   uint32_t timer_c_ms;      /* §16.8, > 3 min; default 185000 */
   uint32_t fork_timeout_ms; /* sequential: per group; default 20000 */
   unsigned max_branches;    /* targets per request; default 12 */
+  int recurse_3xx;          /* 1: the Contacts of a 3xx become new targets
+                               (§16.5, §16.7 step 4); default 0: the 3xx is
+                               a response like any other */
   /* Routing rules in order (copied; see sipr_proxy_rule_check()). */
   const char *const *rules;
   size_t nrules;

@@ -21,6 +21,11 @@
  *                    forking: all bindings at once, or by q-value groups)
  *   fork_timeout:    seconds a sequential group waits  default 20
  *   timer_c:         seconds (§16.8, > 180)            default 185
+ *   recurse_3xx:     on | off                          default off (proxy:
+ *                    try the Contacts of a 3xx instead of forwarding it)
+ *   rules:           ["CONDITIONS -> ACTION", ...]     routing rules in order
+ *                    (include/sipr/proxy.h, sipr_proxy_rule_check()); a
+ *                    bad rule is refused at start with its FILE:LINE
  *   workers:         N (0: number of cores)            default 0
  *   expires_min:     seconds                           default 60
  *   expires_default: seconds                           default 3600
@@ -103,6 +108,8 @@ uint64_t sipr_log_suppressed_total(void);
 #define SIPR_SERVER_LISTEN_LEN 80
 #define SIPR_SERVER_NAME_LEN 256
 #define SIPR_SERVER_PATH_LEN 1024
+#define SIPR_SERVER_MAX_RULES 32
+#define SIPR_SERVER_RULE_LEN 256
 
 typedef enum sipr_server_mode {
   SIPR_MODE_PROXY = 0,
@@ -124,6 +131,9 @@ typedef struct sipr_server_cfg {
   int fork_sequential;           /* 1: sequential forking by q */
   uint32_t fork_timeout;         /* seconds per sequential group */
   uint32_t timer_c;              /* seconds, §16.8 */
+  int recurse_3xx;               /* 1: proxy recurses on 3xx Contacts */
+  char rules[SIPR_SERVER_MAX_RULES][SIPR_SERVER_RULE_LEN];
+  unsigned nrules;
   unsigned workers;              /* 0: number of online CPUs */
   uint32_t expires_min, expires_default, expires_max;
   sipr_log_level_t log_level;

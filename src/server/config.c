@@ -12,6 +12,7 @@
 #include <libfyaml.h>
 
 #include "sipr/auth.h"
+#include "sipr/proxy.h"
 #include "sipr/server.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -197,6 +198,25 @@ int sipr_server_cfg_set(sipr_server_cfg_t *cfg, const char *key,
       return fail(err, errlen, "bad mode '%s' (want proxy or redirect)", v);
     return 0;
   }
+  if (strcmp(key, "rules") == 0) {
+    char why[256];
+    if (cfg->nrules >= SIPR_SERVER_MAX_RULES)
+      return fail(err, errlen, "too many rules (at most %d)",
+                  SIPR_SERVER_MAX_RULES);
+    if (strlen(v) >= SIPR_SERVER_RULE_LEN)
+      return fail(err, errlen, "rule too long (at most %d characters)",
+                  SIPR_SERVER_RULE_LEN - 1);
+    if (sipr_proxy_rule_check(v, why, sizeof why))
+      return fail(err, errlen, "%s", why);
+    snprintf(cfg->rules[cfg->nrules++], SIPR_SERVER_RULE_LEN, "%s", v);
+    return 0;
+  }
+  if (strcmp(key, "recurse_3xx") == 0) {
+    if (parse_bool(v, &b))
+      return fail(err, errlen, "bad recurse_3xx '%s' (want on or off)", v);
+    cfg->recurse_3xx = b;
+    return 0;
+  }
   if (strcmp(key, "fork") == 0) {
     if (strcmp(v, "parallel") == 0)
       cfg->fork_sequential = 0;
@@ -329,7 +349,8 @@ static const char *scalar(struct fy_node *n, char *buf, size_t cap) {
 
 static const char *const known_keys[] = {
     "listen", "domains", "domain", "store", "auth", "auth_algorithms", "realm",
-    "mode", "fork", "fork_timeout", "timer_c", "workers",
+    "mode", "fork", "fork_timeout", "timer_c", "recurse_3xx", "rules",
+    "workers",
     "expires_min", "expires_default", "expires_max", "log_level", "log_format"};
 
 static int known_key(const char *k) {
@@ -341,7 +362,7 @@ static int known_key(const char *k) {
 
 static int is_list_key(const char *k) {
   return strcmp(k, "listen") == 0 || strcmp(k, "domains") == 0 ||
-         strcmp(k, "auth_algorithms") == 0;
+         strcmp(k, "auth_algorithms") == 0 || strcmp(k, "rules") == 0;
 }
 
 /* A list in the file replaces whatever came before it. */
@@ -350,6 +371,8 @@ static void clear_list(sipr_server_cfg_t *cfg, const char *k) {
     cfg->nlisten = 0;
   else if (strcmp(k, "auth_algorithms") == 0)
     cfg->nauth_algs = 0;
+  else if (strcmp(k, "rules") == 0)
+    cfg->nrules = 0;
   else
     cfg->ndomains = 0;
 }

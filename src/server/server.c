@@ -15,7 +15,10 @@
  * until the stop; terminated callbacks go to every generation (a no-op
  * for the ones a transaction is not pending on). Generations are capped
  * (MAX_GENS): past that a reload applies only what needs no new
- * registrar (log level and format) and says so.
+ * registrar (log level and format) and says so. The proxy is renewed the
+ * same way when its domains, auth, rules, forking, Timer C or 3xx
+ * recursion change (its own generations: contexts in progress stay with
+ * the proxy that made them).
  */
 #include <errno.h>
 #include <ifaddrs.h>
@@ -53,7 +56,14 @@ typedef struct server {
   sipr_auth_server_t *auth;
   sipr_stack_t *stack;
   _Atomic(sipr_registrar_t *) reg; /* what workers use now */
-  sipr_proxy_t *proxy; /* requests not addressed to us (§16, §8.3) */
+  /* Requests not addressed to us (§16, §8.3). A reload that changes what
+   * the proxy knows makes a new one, as for the registrar; the ones it
+   * replaces keep serving their requests in progress (client transaction
+   * events go to every generation: a no-op for the others), freed at the
+   * stop. */
+  _Atomic(sipr_proxy_t *) proxy;
+  sipr_proxy_t *pgens[MAX_GENS];
+  atomic_uint npgens;
   sipr_registrar_t *gens[MAX_GENS];
   atomic_uint ngens;
   /* the host's addresses, served as domains when listening on 0.0.0.0/:: */
@@ -77,46 +87,61 @@ static void tu_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
   /* Requests addressed to the server itself (REGISTER for our domains,
    * OPTIONS and the like to our address) go to the registrar / UAS core;
    * everything else is proxied (or redirected). */
-  if (s->proxy && !sipr_proxy_for_us(s->proxy, req, src))
-    sipr_proxy_on_request(s->proxy, st, req, src);
+  sipr_proxy_t *px = atomic_load(&s->proxy);
+  if (px && !sipr_proxy_for_us(px, req, src))
+    sipr_proxy_on_request(px, st, req, src);
   else
     sipr_registrar_on_request(atomic_load(&s->reg), st, req, src);
 }
 
-/* §8.2.7: OPTIONS to the server itself, answered with no transaction. */
+/* §8.2.7: OPTIONS to the server itself, answered with no transaction;
+ * §16.11: requests a stateless forward rule takes, relayed with none. */
 static int tu_stateless(void *user, sipr_txn_layer_t *l, sipr_msg_t *req,
                         const sipr_tp_src_t *src) {
   server_t *s = user;
-  return sipr_registrar_stateless(atomic_load(&s->reg), l, req, src);
+  if (sipr_registrar_stateless(atomic_load(&s->reg), l, req, src))
+    return 1;
+  /* §16.11: requests a "forward ... stateless" rule takes */
+  sipr_proxy_t *px = atomic_load(&s->proxy);
+  return px && sipr_proxy_stateless(px, req, src);
 }
 
 static void tu_stray_ack(void *user, sipr_msg_t *ack, const sipr_tp_src_t *src) {
   server_t *s = user;
   /* §17.2.3: an ACK for a 2xx. One that follows our Record-Route goes end
    * to end through the proxy (§16.11); one addressed to us is absorbed. */
-  if (s->proxy && !sipr_proxy_for_us(s->proxy, ack, src))
-    sipr_proxy_on_stray_ack(s->proxy, ack, src);
+  sipr_proxy_t *px = atomic_load(&s->proxy);
+  if (px && !sipr_proxy_for_us(px, ack, src))
+    sipr_proxy_on_stray_ack(px, ack, src);
 }
 
+/* Client transactions are the proxy's only; each generation checks that
+ * the transaction is its own. */
 static void tu_response(void *user, sipr_txn_t *ct, sipr_msg_t *resp) {
-  server_t *s = user; /* only the proxy makes client transactions */
-  sipr_proxy_on_response(s->proxy, ct, resp);
+  server_t *s = user;
+  unsigned n = atomic_load(&s->npgens);
+  for (unsigned i = 0; i < n; i++)
+    sipr_proxy_on_response(s->pgens[i], ct, resp);
 }
 
 static void tu_timeout(void *user, sipr_txn_t *t) {
   server_t *s = user;
-  sipr_proxy_on_timeout(s->proxy, t);
+  unsigned n = atomic_load(&s->npgens);
+  for (unsigned i = 0; i < n; i++)
+    sipr_proxy_on_timeout(s->pgens[i], t);
 }
 
 static void tu_transport_error(void *user, sipr_txn_t *t) {
   server_t *s = user;
-  sipr_proxy_on_transport_error(s->proxy, t);
+  unsigned n = atomic_load(&s->npgens);
+  for (unsigned i = 0; i < n; i++)
+    sipr_proxy_on_transport_error(s->pgens[i], t);
 }
 
 static void tu_stray_response(void *user, sipr_msg_t *resp,
                               const sipr_tp_src_t *src) {
   server_t *s = user; /* §16.7 / §18.1.2: forwarded by the next Via */
-  sipr_proxy_on_stray_response(s->proxy, resp, src);
+  sipr_proxy_on_stray_response(atomic_load(&s->proxy), resp, src);
 }
 
 static void tu_terminated(void *user, sipr_txn_t *t) {
@@ -124,7 +149,9 @@ static void tu_terminated(void *user, sipr_txn_t *t) {
   unsigned n = atomic_load(&s->ngens);
   for (unsigned i = 0; i < n; i++)
     sipr_registrar_txn_terminated(s->gens[i], t);
-  sipr_proxy_txn_terminated(s->proxy, t);
+  n = atomic_load(&s->npgens);
+  for (unsigned i = 0; i < n; i++)
+    sipr_proxy_txn_terminated(s->pgens[i], t);
 }
 
 /* ---- building the parts ------------------------------------------------- */
@@ -283,14 +310,13 @@ static int px_send_response(void *ctx, const sipr_via_t *via, const char *buf,
   return sipr_stack_send_response(s->stack, (unsigned)w, NULL, via, buf, len);
 }
 
-/* After the stack listens (the proxy needs the bound addresses). Its
- * domains are those of the start: a reload that changes domains reaches
- * the registrar, the proxy keeps its own until the next start. */
-static int make_proxy(server_t *s) {
+/* A proxy for cfg (domains, auth, mode, forking, rules) with the running
+ * realm, made after the stack listens (it needs the bound addresses). */
+static sipr_proxy_t *make_proxy(server_t *s, const sipr_server_cfg_t *cfg) {
   const char *domains[SIPR_SERVER_MAX_DOMAINS + MAX_HOST_ADDRS];
   size_t nd = 0;
-  for (unsigned i = 0; i < s->cfg.ndomains; i++)
-    domains[nd++] = s->cfg.domains[i];
+  for (unsigned i = 0; i < cfg->ndomains; i++)
+    domains[nd++] = cfg->domains[i];
   for (unsigned i = 0; i < s->nhost_addrs; i++)
     domains[nd++] = s->host_addrs[i];
   sipr_tp_addr_t locals[SIPR_SERVER_MAX_LISTEN * 2];
@@ -309,23 +335,45 @@ static int make_proxy(server_t *s) {
   pc.locals = locals;
   pc.nlocals = nl;
   pc.advertise = s->nhost_addrs ? s->host_addrs[0] : NULL;
-  pc.auth = s->cfg.auth;
-  pc.realm = s->cfg.realm;
-  pc.redirect = s->cfg.mode == SIPR_MODE_REDIRECT;
-  pc.fork = s->cfg.fork_sequential ? SIPR_FORK_SEQUENTIAL : SIPR_FORK_PARALLEL;
-  pc.fork_timeout_ms = s->cfg.fork_timeout * 1000u;
-  pc.timer_c_ms = s->cfg.timer_c * 1000u;
+  pc.auth = cfg->auth;
+  pc.realm = s->cfg.realm; /* the realm the auth server was made with */
+  pc.redirect = cfg->mode == SIPR_MODE_REDIRECT;
+  pc.fork = cfg->fork_sequential ? SIPR_FORK_SEQUENTIAL : SIPR_FORK_PARALLEL;
+  pc.fork_timeout_ms = cfg->fork_timeout * 1000u;
+  pc.timer_c_ms = cfg->timer_c * 1000u;
+  pc.recurse_3xx = cfg->recurse_3xx;
   pc.ops.layer = px_layer;
   pc.ops.loop = px_loop;
   pc.ops.send = px_send;
   pc.ops.send_response = px_send_response;
   pc.ops_ctx = s;
-  s->proxy = sipr_proxy_new(&pc, s->store, s->auth);
-  if (!s->proxy) {
+  const char *rules[SIPR_SERVER_MAX_RULES];
+  for (unsigned i = 0; i < cfg->nrules; i++)
+    rules[i] = cfg->rules[i];
+  pc.rules = rules;
+  pc.nrules = cfg->nrules;
+  return sipr_proxy_new(&pc, s->store, s->auth);
+}
+
+/* Adds px as the current proxy. 0, or -1 when MAX_GENS are in use. */
+static int push_proxy(server_t *s, sipr_proxy_t *px) {
+  unsigned n = atomic_load(&s->npgens);
+  if (n >= MAX_GENS)
+    return -1;
+  s->pgens[n] = px;
+  atomic_store(&s->npgens, n + 1); /* publish the slot before it is used */
+  atomic_store(&s->proxy, px);
+  return 0;
+}
+
+static int start_proxy(server_t *s) {
+  sipr_proxy_t *px = make_proxy(s, &s->cfg);
+  if (!px) {
     sipr_log(SIPR_LOG_ERROR, "proxy: cannot be created (out of memory or a "
                              "domain that does not parse)");
     return -1;
   }
+  push_proxy(s, px);
   return 0;
 }
 
@@ -386,7 +434,7 @@ static int build(server_t *s) {
       return -1;
     }
   }
-  return make_proxy(s);
+  return start_proxy(s);
 }
 
 /* Order: the loops stopped (drain() already gave in-flight REGISTERs
@@ -401,7 +449,9 @@ static void teardown(server_t *s) {
     sipr_store_close(s->store);
   if (s->stack)
     sipr_stack_free(s->stack);
-  sipr_proxy_free(s->proxy); /* after the stack: no transaction is left */
+  /* after the stack: no transaction is left */
+  for (unsigned i = 0; i < atomic_load(&s->npgens); i++)
+    sipr_proxy_free(s->pgens[i]);
   unsigned n = atomic_load(&s->ngens);
   for (unsigned i = 0; i < n; i++)
     sipr_registrar_free(s->gens[i]);
@@ -472,9 +522,10 @@ static void banner(server_t *s) {
   else
     sipr__log_force(SIPR_LOG_INFO, "mode: proxy (stateful, %s forking, "
                                    "timer C %u s; other domains only for "
-                                   "authenticated users)",
+                                   "authenticated users or rules; %u "
+                                   "rule(s))",
                     c->fork_sequential ? "sequential" : "parallel",
-                    c->timer_c);
+                    c->timer_c, c->nrules);
   sipr__log_force(SIPR_LOG_INFO, "expires: min %u, default %u, max %u",
                   c->expires_min, c->expires_default, c->expires_max);
   sipr__log_force(SIPR_LOG_INFO, "log: level %s, format %s",
@@ -527,6 +578,38 @@ static void reload(server_t *s) {
   if (n.mode != c->mode)
     sipr_log(SIPR_LOG_WARN, "reload: mode changed; takes effect at the next "
                             "start");
+  /* Live through a new proxy: domains, auth, rules, forking, Timer C,
+   * 3xx recursion (the mode stays until the next start). */
+  int rules_same = n.nrules == c->nrules;
+  for (unsigned i = 0; rules_same && i < n.nrules; i++)
+    rules_same = strcmp(n.rules[i], c->rules[i]) == 0;
+  if (!rules_same || n.fork_sequential != c->fork_sequential ||
+      n.fork_timeout != c->fork_timeout || n.timer_c != c->timer_c ||
+      n.recurse_3xx != c->recurse_3xx || n.auth != c->auth ||
+      !same_list((const char (*)[SIPR_SERVER_NAME_LEN])n.domains, n.ndomains,
+                 (const char (*)[SIPR_SERVER_NAME_LEN])c->domains,
+                 c->ndomains)) {
+    sipr_server_cfg_t t = n;
+    t.mode = c->mode;
+    sipr_proxy_t *px = atomic_load(&s->npgens) < MAX_GENS
+                           ? make_proxy(s, &t)
+                           : NULL;
+    if (!px) {
+      sipr_log(SIPR_LOG_WARN, "reload: the proxy could not be renewed (%d "
+                              "reloads already, or out of memory); its "
+                              "domains, auth and rules take effect at the "
+                              "next start",
+               MAX_GENS);
+    } else {
+      push_proxy(s, px);
+      memcpy(c->rules, n.rules, sizeof c->rules);
+      c->nrules = n.nrules;
+      c->fork_sequential = n.fork_sequential;
+      c->fork_timeout = n.fork_timeout;
+      c->timer_c = n.timer_c;
+      c->recurse_3xx = n.recurse_3xx;
+    }
+  }
   int algs_same = n.nauth_algs == c->nauth_algs;
   for (unsigned i = 0; algs_same && i < n.nauth_algs; i++)
     algs_same = strcmp(n.auth_algs[i], c->auth_algs[i]) == 0;

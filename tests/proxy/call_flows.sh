@@ -44,6 +44,20 @@ check "the caller's 200 carries the Record-Route" \
 check "the caller's responses carry only its own Via" \
   bash -c '[ "$(grep -c "^Via:" <<<"$1")" -ge 1 ] && ! grep -q "127.0.0.1:$2;branch" <<<"$1"' _ "$ok200" "$P"
 
+echo "== caller over TCP, callee over UDP: two Record-Route values"
+U=$(free_port)
+uas tbob uas_answer.xml "$U"
+register tbob "$U" "$P"
+uac tcall uac_call.xml "$P" -t t1 -key ruri "$(RURI tbob)" -key from_domain 127.0.0.1
+eq "caller over TCP: the whole call (sipp status)" "$?" 0
+uas_wait tbob
+eq "callee over UDP got INVITE, ACK and BYE (sipp status)" "$?" 0
+rr=$(received tbob INVITE | grep '^Record-Route:' | tr -d '\r')
+eq "§16.6 step 4: the UDP side on top, then the TCP side" "$(echo $rr)" \
+  "Record-Route: <sip:127.0.0.1:$P;lr> Record-Route: <sip:127.0.0.1:$P;transport=tcp;lr>"
+check "the caller's 200 came back over TCP with both values" \
+  grep -q "transport=tcp;lr" "$WORK/tcall.msg"
+
 echo "== busy: 486"
 U=$(free_port)
 uas carl "$(scen uas_reject.xml CODE=486 REASON='Busy Here' DELAY=200)" "$U"
@@ -82,5 +96,5 @@ check "403 says Relaying Denied" grep -q "403 Relaying Denied" "$WORK/relay.msg"
 
 check "server still running" kill -0 "$PID_px"
 stop_proxy px
-dump_logs px call bob busy carl cancel dave silent nouser relay
+dump_logs px call bob tcall tbob busy carl cancel dave silent nouser relay
 finish

@@ -101,11 +101,12 @@ uac() {
     -error_file "$WORK/$name.err" "$@" >"$WORK/$name.sipp" 2>&1
 }
 
-# register USER CONTACT_PORT PROXY_PORT [Q]: binds sip:USER@127.0.0.1 to
-# sip:USER@127.0.0.1:CONTACT_PORT (q=Q, default 1.0) at the proxy.
+# register USER CONTACT_PORT PROXY_PORT [Q [DOMAIN]]: binds
+# sip:USER@DOMAIN (default 127.0.0.1) to sip:USER@127.0.0.1:CONTACT_PORT
+# (q=Q, default 1.0) at the proxy.
 register() {
   uac "reg-$1-$2" reg.xml "$3" -key user "$1" -key cport "$2" \
-    -key q "${4:-1.0}"
+    -key q "${4:-1.0}" -key domain "${5:-127.0.0.1}"
 }
 
 # received NAME METHOD-OR-STATUS: the messages of that first line SIPp

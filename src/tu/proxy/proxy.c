@@ -674,9 +674,12 @@ static void timer_c_fired(sipr_loop_t *loop, void *arg) {
   px_branch_t *b = arg;
   if (b->done)
     return;
-  /* §16.8: a provisional was received: CANCEL; else behave as if 408. */
-  if (b->ct && b->provisional) {
+  /* §16.8: a provisional was received: CANCEL, and reset the timer (64*T1)
+   * in case the CANCEL brings no final response either; else (or then)
+   * behave as if the branch had received 408. */
+  if (b->ct && b->provisional && !b->cancel_sent) {
     branch_cancel(b);
+    sipr_timer_start(b->rq->loop, &b->timer_c, 32000);
     return;
   }
   branch_done(b, 408, NULL, NULL);
@@ -765,40 +768,6 @@ static int branch_start(px_req_t *rq, px_branch_t *b) {
     fail_reason = "Next Hop Transport Not Supported";
     goto fail;
   }
-  const sipr_tp_addr_t *out_local = pick_local(p, &b->dest, &rq->src.local);
-  if (!out_local) {
-    fail_status = 503;
-    fail_reason = "No Local Address For Next Hop";
-    rc = SIPR_EINVAL;
-    goto fail;
-  }
-  char host[PX_HOST_LEN];
-  host_text(p, out_local, &rq->src.local, host, sizeof host);
-  int oport = sipr_tp_addr_port(out_local);
-
-  /* §16.6 step 4: Record-Route (two when the transport or interface
-   * changes: the one facing the next hop on top). */
-  char rr1[160], rr2[160];
-  if (rq->record_route) {
-    snprintf(rr1, sizeof rr1, "<sip:%s:%d%s;lr>", host, oport,
-             out_local->proto == SIPR_TP_TCP ? ";transport=tcp" : "");
-    if (sipr_edit_add_record_route(&ed, sipr_str_cstr(rr1)))
-      goto fail;
-    const sipr_tp_addr_t *in = &rq->src.local;
-    if (!(in->proto == out_local->proto && ip_port_eq(in, out_local))) {
-      char ih[PX_HOST_LEN];
-      host_text(p, in, NULL, ih, sizeof ih);
-      snprintf(rr2, sizeof rr2, "<sip:%s:%d%s;lr>", ih,
-               sipr_tp_addr_port(in),
-               in->proto == SIPR_TP_TCP ? ";transport=tcp" : "");
-      if (sipr_edit_add_record_route(&ed, sipr_str_cstr(rr2)))
-        goto fail;
-    }
-  }
-  /* RFC 3327 §5.3: the binding's Path becomes the route. */
-  if (b->path && sipr_edit_add_header(&ed, "Route", sipr_str_cstr(b->path)))
-    goto fail;
-
   /* §16.6 step 8: our Via; the branch's last 8 hex digits carry the loop
    * hash (the first 13 are the transaction layer's: bucket, worker). */
   char branch[48];
@@ -806,14 +775,58 @@ static int branch_start(px_req_t *rq, px_branch_t *b) {
   if (bl != 27)
     goto fail;
   memcpy(branch + bl - 8, rq->loop_hash, 8);
-  char via[200];
-  snprintf(via, sizeof via, "SIP/2.0/%s %s:%d;branch=%s",
-           sipr_tp_proto_name(b->dest.proto), host, oport, branch);
-  if (sipr_edit_prepend_via(&ed, sipr_str_cstr(via)))
-    goto fail;
-  rc = sipr_edits_print(&ed, &out);
-  if (rc || out.failed)
-    goto fail;
+  sipr_edits_t base = ed;
+  char host[PX_HOST_LEN], rr1[160], rr2[160], via[200];
+  for (int pass = 0;; pass++) {
+    ed = base;
+    const sipr_tp_addr_t *out_local = pick_local(p, &b->dest, &rq->src.local);
+    if (!out_local) {
+      fail_status = 503;
+      fail_reason = "No Local Address For Next Hop";
+      rc = SIPR_EINVAL;
+      goto fail;
+    }
+    host_text(p, out_local, &rq->src.local, host, sizeof host);
+    int oport = sipr_tp_addr_port(out_local);
+
+    /* §16.6 step 4: Record-Route (two when the transport or interface
+     * changes: the one facing the next hop on top). */
+    if (rq->record_route) {
+      snprintf(rr1, sizeof rr1, "<sip:%s:%d%s;lr>", host, oport,
+               out_local->proto == SIPR_TP_TCP ? ";transport=tcp" : "");
+      if (sipr_edit_add_record_route(&ed, sipr_str_cstr(rr1)))
+        goto fail;
+      const sipr_tp_addr_t *in = &rq->src.local;
+      if (!(in->proto == out_local->proto && ip_port_eq(in, out_local))) {
+        char ih[PX_HOST_LEN];
+        host_text(p, in, NULL, ih, sizeof ih);
+        snprintf(rr2, sizeof rr2, "<sip:%s:%d%s;lr>", ih,
+                 sipr_tp_addr_port(in),
+                 in->proto == SIPR_TP_TCP ? ";transport=tcp" : "");
+        if (sipr_edit_add_record_route(&ed, sipr_str_cstr(rr2)))
+          goto fail;
+      }
+    }
+    /* RFC 3327 §5.3: the binding's Path becomes the route. */
+    if (b->path && sipr_edit_add_header(&ed, "Route", sipr_str_cstr(b->path)))
+      goto fail;
+    snprintf(via, sizeof via, "SIP/2.0/%s %s:%d;branch=%s",
+             sipr_tp_proto_name(b->dest.proto), host, oport, branch);
+    if (sipr_edit_prepend_via(&ed, sipr_str_cstr(via)))
+      goto fail;
+    out.len = 0;
+    rc = sipr_edits_print(&ed, &out);
+    if (rc || out.failed)
+      goto fail;
+    /* §18.1.1: over 1300 bytes, a request the URI does not pin to UDP goes
+     * over TCP (congestion controlled); printed again with that Via. */
+    if (pass == 0 && b->dest.proto == SIPR_TP_UDP && !hop.transport.p &&
+        out.len > 1300) {
+      b->dest.proto = SIPR_TP_TCP;
+      continue;
+    }
+    break;
+  }
 
   /* §16.6 step 10: a client transaction per branch. */
   rc = sipr_txn_client_new(rq->layer, out.p, out.len, &b->dest, b, &b->ct);
@@ -839,6 +852,69 @@ fail:
 }
 
 static void fork_timer_fired(sipr_loop_t *loop, void *arg);
+
+static void branch_init(px_req_t *rq, px_branch_t *b) {
+  b->magic = PX_BR_MAGIC;
+  b->rq = rq;
+  sipr_timer_init(&b->timer_c, timer_c_fired, b);
+}
+
+/* §16.7 step 4: the Contacts of a 3xx become targets (§16.5: never one
+ * already in the target set; the cap on branches holds). Returns how many
+ * were added; parallel forking starts them at once, sequential forking
+ * tries them as a group of their own after those already planned. */
+static unsigned recurse(px_req_t *rq, sipr_msg_t *resp) {
+  sipr_proxy_t *p = rq->p;
+  unsigned added = 0, group = rq->ngroups;
+  for (sipr_hdr_t *h = resp->first[SIPR_HDR_CONTACT]; h; h = h->next_same) {
+    sipr_perr_t err;
+    if (sipr_hdr_parse(resp, h, &err) < 0 || !h->parsed)
+      continue;
+    for (const sipr_addr_t *ad = h->parsed; ad; ad = ad->next) {
+      if (ad->star || (ad->uri.scheme != SIPR_URI_SIP &&
+                       ad->uri.scheme != SIPR_URI_SIPS))
+        continue;
+      if (rq->nbr >= p->cfg.max_branches)
+        return added;
+      int seen = 0;
+      for (unsigned i = 0; i < rq->nbr && !seen; i++) {
+        const char *u = rq->br[i].uri;
+        sipr_arena_t a;
+        sipr_arena_init(&a, NULL, 0, 1 << 16);
+        sipr_uri_t tu;
+        sipr_perr_t e2;
+        if (u && sipr_uri_parse(&a, u, strlen(u), &tu, &e2) == 0)
+          seen = sipr_uri_equal(&tu, &ad->uri);
+        sipr_arena_free(&a);
+      }
+      if (seen)
+        continue;
+      px_branch_t *b = &rq->br[rq->nbr];
+      memset(b, 0, sizeof *b);
+      b->uri = malloc(ad->uri.raw.len + 1);
+      if (!b->uri)
+        return added;
+      memcpy(b->uri, ad->uri.raw.p, ad->uri.raw.len);
+      b->uri[ad->uri.raw.len] = '\0';
+      b->set_ruri = 1;
+      /* parallel: joins the group under way; sequential: a new group */
+      b->group = rq->fork == SIPR_FORK_PARALLEL ? 0 : group;
+      branch_init(rq, b);
+      rq->nbr++;
+      added++;
+    }
+  }
+  if (!added)
+    return 0;
+  if (rq->fork == SIPR_FORK_PARALLEL) {
+    for (unsigned i = 0; i < rq->nbr; i++)
+      if (!rq->br[i].started)
+        branch_start(rq, &rq->br[i]);
+  } else {
+    rq->ngroups++;
+  }
+  return added;
+}
 
 /* Starts the next group of targets (all of them when forking in
  * parallel). Returns how many started. */
@@ -980,7 +1056,9 @@ static void rq_maybe_finish(px_req_t *rq) {
   sipr_timer_stop(rq->loop, &rq->fork_timer);
   rq->final_sent = 1;
   unsigned status = rq->best_status;
-  if (!status)
+  /* Cancelled by the caller (§16.10) and no branch answered anything but
+   * our own as-if 408: the caller is told 487, as a UAS would (§9.2). */
+  if (!status || (rq->cancelled && status == 408 && !rq->best))
     status = rq->cancelled ? 487 : 408;
   if (rq->best && rq->best_len) {
     sipr_arena_t a;
@@ -1377,7 +1455,12 @@ static void on_cancel(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
                       const sipr_tp_src_t *src) {
   sipr_txn_layer_t *l = p->cfg.ops.layer(p->cfg.ops_ctx);
   sipr_txn_t *ist = l ? sipr_txn_find_invite_for_cancel(l, req) : NULL;
-  px_req_t *rq = ist ? req_of(p, sipr_txn_owner(ist)) : NULL;
+  /* the context may belong to an earlier proxy of a reloaded server: it
+   * is cancelled there (its own proxy's settings) */
+  void *owner = ist ? sipr_txn_owner(ist) : NULL;
+  px_req_t *rq = owner && *(const uint32_t *)owner == PX_REQ_MAGIC
+                     ? (px_req_t *)owner
+                     : NULL;
   if (!rq) {
     /* §16.10: a CANCEL without a response context is forwarded statelessly
      * when a stateless rule forwarded its INVITE (its 200 comes back as a
@@ -1681,11 +1764,8 @@ void sipr_proxy_on_request(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
       oom = 1;
   }
   sipr_binding_list_free(&bl);
-  for (unsigned i = 0; i < rq->nbr; i++) {
-    rq->br[i].magic = PX_BR_MAGIC;
-    rq->br[i].rq = rq;
-    sipr_timer_init(&rq->br[i].timer_c, timer_c_fired, &rq->br[i]);
-  }
+  for (unsigned i = 0; i < rq->nbr; i++)
+    branch_init(rq, &rq->br[i]);
   pthread_mutex_lock(&p->mu);
   rq->next = p->live;
   if (p->live)
@@ -1745,6 +1825,15 @@ void sipr_proxy_on_response(sipr_proxy_t *p, sipr_txn_t *ct, sipr_msg_t *resp) {
   }
   if (b->done)
     return;
+  if (status < 400 && rq->p->cfg.recurse_3xx && !rq->final_sent &&
+      !rq->cancelled && !rq->got_6xx && recurse(rq, resp)) {
+    /* §16.7 step 4: recursed on, the 3xx leaves the response context */
+    b->done = 1;
+    b->status = status;
+    sipr_timer_stop(rq->loop, &b->timer_c);
+    rq_maybe_finish(rq);
+    return;
+  }
   branch_done(b, status, resp, NULL);
   if (status >= 600 && !rq->final_sent) {
     /* §16.7 step 5: a 6xx ends the search and cancels the others. */

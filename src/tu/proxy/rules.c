@@ -129,6 +129,9 @@ int sipr__px_rule_parse(const char *text, px_rule_t *out, char *err,
   out->fork = -1;
   if (!text)
     return fail(err, errlen, "empty rule");
+  for (const char *c = text; *c; c++)
+    if ((unsigned char)*c < 0x20 && *c != '\t')
+      return fail(err, errlen, "rule has a control character (line break?)");
   size_t len = strlen(text);
   char *buf = malloc(len + 1);
   if (!buf)
@@ -136,7 +139,9 @@ int sipr__px_rule_parse(const char *text, px_rule_t *out, char *err,
   memcpy(buf, text, len + 1);
   char *tok[MAX_TOKENS];
   int n = 0, rc = 0;
-  for (char *s = strtok(buf, " \t"); s; s = strtok(NULL, " \t")) {
+  char *save = NULL;
+  for (char *s = strtok_r(buf, " \t", &save); s;
+       s = strtok_r(NULL, " \t", &save)) {
     if (n == MAX_TOKENS) {
       rc = fail(err, errlen, "rule '%s': too many words", text);
       goto out;

@@ -24,6 +24,7 @@
 
 typedef struct cap {
   char *text;
+  size_t len;          /* a response may carry a NUL in a quoted string */
   sipr_tp_addr_t dest; /* requests: where they went */
   int stateless;       /* sent by the proxy's own send / send_response */
 } cap_t;
@@ -74,6 +75,7 @@ static int tp_send_response(void *ctx, const sipr_tp_src_t *src,
   (void)ctx, (void)src, (void)via;
   assert_true(fx.nresp < MAX_CAP);
   fx.resp[fx.nresp].text = dup_text(buf, len);
+  fx.resp[fx.nresp].len = len;
   fx.resp[fx.nresp].stateless = 0;
   fx.nresp++;
   return 0;
@@ -104,6 +106,7 @@ static int op_send_response(void *ctx, const sipr_via_t *via, const char *buf,
   (void)ctx, (void)via;
   assert_true(fx.nresp < MAX_CAP);
   fx.resp[fx.nresp].text = dup_text(buf, len);
+  fx.resp[fx.nresp].len = len;
   fx.resp[fx.nresp].stateless = 1;
   fx.nresp++;
   return 0;
@@ -246,6 +249,16 @@ static void feed_from(const char *text, const char *remote, const char *local) {
 
 static void feed(const char *text) {
   feed_from(text, "udp:192.0.2.99:5060", "udp:192.0.2.5:5060");
+}
+
+static sipr_msg_t *parse_cap_len(const char *text, size_t len) {
+  sipr_msg_t *m = NULL;
+  sipr_perr_t err;
+  assert_int_equal(sipr_msg_parse(&fx.a, text, len, SIPR_PARSE_DATAGRAM, &m,
+                                  &err),
+                   0);
+  assert_int_equal(sipr_msg_check(m, &err), 0);
+  return m;
 }
 
 static sipr_msg_t *parse_cap(const char *text) {
@@ -535,6 +548,46 @@ static void test_double_rr(void **state) {
   clear_caps();
 }
 
+/* §18.1.1: a forwarded request over 1300 bytes leaves over TCP (Via and
+ * Record-Route say so) unless the target URI pins the transport. */
+static void test_large_to_tcp(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.20:5070", -1);
+  add_binding("sip:udp@example.com", "sip:udp@192.0.2.21:5071;transport=udp", -1);
+  char body[1500];
+  memset(body, 'a', sizeof body - 3);
+  memcpy(body + sizeof body - 3, "\r\n", 3);
+  for (int k = 0; k < 2; k++) {
+    char big[4096];
+    fx.seq++;
+    snprintf(big, sizeof big,
+             "MESSAGE %s SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKbig%u\r\n"
+             "Max-Forwards: 70\r\n"
+             "From: <sip:carol@192.0.2.99>;tag=b%u\r\n"
+             "To: <%s>\r\n"
+             "Call-ID: big%u@192.0.2.99\r\n"
+             "CSeq: 1 MESSAGE\r\n"
+             "Content-Type: text/plain\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             k ? "sip:udp@example.com" : ALICE, fx.seq, fx.seq,
+             k ? "sip:udp@example.com" : ALICE, fx.seq, strlen(body), body);
+    feed(big);
+    assert_int_equal(fx.nreq, 1);
+    sipr_msg_t *f = parse_cap(fx.req[0].text);
+    if (k == 0) {
+      assert_int_equal(fx.req[0].dest.proto, SIPR_TP_TCP);
+      assert_true(SIPR_STR_CASEEQ_LIT(sipr_msg_via(f)->transport, "TCP"));
+    } else {
+      assert_int_equal(fx.req[0].dest.proto, SIPR_TP_UDP);
+    }
+    answer(0, 200, NULL);
+    assert_non_null(resp_with(200));
+    sipr_loop_advance(fx.loop, &fx.fc, 64000);
+    clear_caps();
+  }
+}
+
 /* §16.7 step 6: best response; 503 goes upstream as 500. */
 static void test_best_response(void **state) {
   (void)state;
@@ -636,6 +689,27 @@ static void test_cancel(void **state) {
   assert_non_null(resp_with(487));
   sipr_loop_advance(fx.loop, &fx.fc, 64000);
   clear_caps();
+
+  /* Cancelled while the branches stay silent: their Timer B ends them,
+   * and the caller is told 487, not 408. */
+  feed(mkreq("INVITE", ALICE, NULL));
+  snprintf(cancel, sizeof cancel,
+           "CANCEL %s SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKuac%u\r\n"
+           "Max-Forwards: 70\r\n"
+           "From: <sip:carol@192.0.2.99>;tag=c%u\r\n"
+           "To: <%s>\r\n"
+           "Call-ID: call%u@192.0.2.99\r\n"
+           "CSeq: 1 CANCEL\r\n"
+           "Content-Length: 0\r\n\r\n",
+           ALICE, fx.seq, fx.seq, ALICE, fx.seq);
+  feed(cancel);
+  assert_int_equal(count_reqs("CANCEL"), 0); /* §9.1: no provisional yet */
+  sipr_loop_advance(fx.loop, &fx.fc, 33000);
+  assert_non_null(resp_with(487));
+  assert_null(resp_with(408));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
 }
 
 /* §16.8: Timer C fires after a provisional: CANCEL, then 487 upstream.
@@ -661,6 +735,19 @@ static void test_timer_c(void **state) {
   sipr_loop_advance(fx.loop, &fx.fc, 33000); /* Timer B: 64*T1 */
   assert_non_null(resp_with(408));
   sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* A callee that ignores the CANCEL too: 408 once Timer C fires again. */
+  feed(mkreq("INVITE", ALICE, NULL));
+  a = req_idx("INVITE", 5071);
+  answer(a, 180, NULL);
+  sipr_loop_advance(fx.loop, &fx.fc, 186000);
+  k = req_idx("CANCEL", 5071);
+  assert_true(k >= 0);
+  answer(k, 200, NULL);
+  assert_int_equal(finals(), 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 33000);
+  assert_non_null(resp_with(408));
   clear_caps();
 }
 
@@ -714,6 +801,39 @@ static void test_sequential(void **state) {
   assert_non_null(resp_with(200));
   sipr_loop_advance(fx.loop, &fx.fc, 64000);
   clear_caps();
+}
+
+/* §16.7 step 4 with recursion on: a 3xx's Contacts become new targets
+ * (never one already tried); off (the default), the 3xx goes upstream. */
+static void test_recurse_3xx(void **state) {
+  (void)state;
+  add_binding(ALICE, "sip:alice@192.0.2.20:5070", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  answer(req_idx("INVITE", 5070), 302,
+         "Contact: <sip:alice@192.0.2.30:5080>\r\n");
+  assert_non_null(resp_with(302)); /* default: not recursed */
+  assert_int_equal(req_idx("INVITE", 5080), -1);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  sipr_proxy_free(fx.px);
+  fx.cfg.recurse_3xx = 1;
+  fx_proxy();
+  feed(mkreq("INVITE", ALICE, NULL));
+  answer(req_idx("INVITE", 5070), 302,
+         "Contact: <sip:alice@192.0.2.30:5080>, <sip:alice@192.0.2.20:5070>\r\n");
+  assert_int_equal(finals(), 0);
+  int i = req_idx("INVITE", 5080);
+  assert_true(i >= 0);
+  assert_int_equal(count_reqs("INVITE"), 2); /* 5070 not tried twice */
+  sipr_msg_t *f = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(f->ruri_str, "sip:alice@192.0.2.30:5080"));
+  answer(i, 200, NULL);
+  assert_int_equal(finals(), 1);
+  assert_non_null(resp_with(200));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+  fx.cfg.recurse_3xx = 0;
 }
 
 /* §8.3 redirect mode: 302 with the bindings, 404, 480. */
@@ -829,6 +949,48 @@ static void test_strict_route(void **state) {
   clear_caps();
 }
 
+/* RFC 3327 §5.3: a binding registered through an edge proxy (Path) is
+ * reached through it: the Path becomes the Route, the edge the next hop.
+ * A CANCEL matching no request of ours gets 481 (§9.2). */
+static void test_path_and_stray_cancel(void **state) {
+  (void)state;
+  sipr_loc_change_t ch;
+  memset(&ch, 0, sizeof ch);
+  ch.op = SIPR_LOC_SET;
+  ch.b.aor = ALICE;
+  ch.b.contact = "sip:alice@10.0.0.9:5060";
+  ch.b.path = "<sip:192.0.2.60:5066;lr>";
+  ch.b.call_id = "pathreg";
+  ch.b.cseq = 1;
+  ch.b.expires = fx.wall + 3600;
+  ch.b.q = -1;
+  assert_int_equal(sipr_store_apply_sync(fx.store, ALICE, &ch, 1, fx.wall, 0,
+                                         NULL),
+                   0);
+  feed(mkreq("MESSAGE", ALICE, NULL));
+  int i = req_idx("MESSAGE", 5066);
+  assert_true(i >= 0);
+  sipr_msg_t *f = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(f->ruri_str, "sip:alice@10.0.0.9:5060"));
+  assert_string_equal(hdr(f, SIPR_HDR_ROUTE, 0), "<sip:192.0.2.60:5066;lr>");
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  clear_caps();
+
+  feed("CANCEL sip:alice@example.com SIP/2.0\r\n"
+       "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKnone\r\n"
+       "Max-Forwards: 70\r\n"
+       "From: <sip:carol@192.0.2.99>;tag=n\r\n"
+       "To: <sip:alice@example.com>\r\n"
+       "Call-ID: none@192.0.2.99\r\n"
+       "CSeq: 1 CANCEL\r\n"
+       "Content-Length: 0\r\n\r\n");
+  assert_non_null(resp_with(481));
+  assert_int_equal(count_reqs("CANCEL"), 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
 /* The stateless pieces never touch what is not ours; hostnames cannot be
  * resolved yet (502 with a reason). */
 static void test_hostname_target(void **state) {
@@ -869,6 +1031,7 @@ static void test_rule_check(void **state) {
       "-> reject",                                /* no code */
       "-> location fork=random",
       "domain=a domain=b -> location",
+      "-> reject 403 Bad\r\nX-Injected: 1",     /* a line break */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
@@ -994,24 +1157,105 @@ static void test_for_us(void **state) {
   sipr_arena_free(&a);
 }
 
+/* Bad input never crashes the proxy: every RFC 4475 / RFC 5118 request
+ * that passes the transport's checks is fed to it (domains of the
+ * torture set served, a binding for a user they call), with auth off and
+ * on; whatever is answered is a well-formed response. */
+static unsigned torture_dir(const char *dir) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "ls %s/*.dat 2>/dev/null", dir);
+  FILE *ls = popen(cmd, "r");
+  assert_non_null(ls);
+  char path[1024];
+  unsigned fed = 0;
+  while (fgets(path, sizeof path, ls)) {
+    path[strcspn(path, "\n")] = '\0';
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    sipr_arena_t a;
+    sipr_arena_init(&a, NULL, 0, 1 << 20);
+    sipr_msg_t *m = NULL;
+    sipr_perr_t err;
+    int ok = sipr_msg_parse(&a, buf, n, SIPR_PARSE_DATAGRAM, &m, &err) == 0 &&
+             sipr_msg_check(m, &err) == 0 && m->is_request &&
+             sipr_msg_via(m) != NULL;
+    if (ok) {
+      sipr_tp_src_t src;
+      memset(&src, 0, sizeof src);
+      assert_int_equal(sipr_tp_addr_parse("udp:192.0.2.99:5060", &src.remote), 0);
+      assert_int_equal(sipr_tp_addr_parse("udp:192.0.2.5:5060", &src.local), 0);
+      sipr_txn_layer_recv(fx.l, m, &src);
+      fed++;
+    }
+    sipr_arena_free(&a);
+    sipr_loop_advance(fx.loop, &fx.fc, 40000);
+    for (unsigned i = 0; i < fx.nresp; i++) {
+      if (getenv("PX_DEBUG"))
+        fprintf(stderr, "%s:\n%s\n", path, fx.resp[i].text);
+      sipr_msg_t *r = parse_cap_len(fx.resp[i].text, fx.resp[i].len);
+      assert_false(r->is_request);
+      assert_true(r->status >= 100 && r->status < 700);
+    }
+    sipr_loop_advance(fx.loop, &fx.fc, 64000);
+    clear_caps();
+  }
+  pclose(ls);
+  return fed;
+}
+
+static void test_torture(void **state) {
+  (void)state;
+  static const char *const domains[] = {"example.com", "example.net",
+                                        "chair-dnrc.example.com",
+                                        "biloxi.example.com"};
+  const char *realms[] = {"example.com"};
+  sipr_auth_config_t ac;
+  memset(&ac, 0, sizeof ac);
+  ac.realms = realms;
+  ac.nrealms = 1;
+  assert_int_equal(sipr_auth_server_new(&ac, &fx.auth), 0);
+  for (int auth = 0; auth < 2; auth++) {
+    sipr_proxy_free(fx.px);
+    fx.cfg.domains = domains;
+    fx.cfg.ndomains = 4;
+    fx.cfg.auth = auth;
+    fx_proxy();
+    add_binding("sip:vivekg@chair-dnrc.example.com", "sip:v@192.0.2.20:5070", -1);
+    add_binding("sip:j.user@example.com", "sip:j@192.0.2.21:5071", -1);
+    unsigned fed = torture_dir(SIPR_TORTURE_DIR "/rfc4475") +
+                   torture_dir(SIPR_TORTURE_DIR "/rfc5118");
+    assert_true(fed > 10);
+  }
+  fx.cfg.auth = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_loop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forward_call, setup, teardown),
       cmocka_unit_test_setup_teardown(test_double_rr, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_large_to_tcp, setup, teardown),
       cmocka_unit_test_setup_teardown(test_best_response, setup, teardown),
       cmocka_unit_test_setup_teardown(test_6xx_cancels, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_c, setup, teardown),
       cmocka_unit_test_setup_teardown(test_auth_merge, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sequential, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recurse_3xx, setup, teardown),
       cmocka_unit_test_setup_teardown(test_redirect, setup, teardown),
       cmocka_unit_test_setup_teardown(test_proxy_auth, setup, teardown),
       cmocka_unit_test_setup_teardown(test_strict_route, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hostname_target, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_path_and_stray_cancel, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_for_us, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rule_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_torture, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
