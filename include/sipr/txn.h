@@ -245,6 +245,15 @@ int sipr_txn_respond(sipr_txn_t *st, const char *resp, size_t len);
 sipr_txn_t *sipr_txn_find_invite_for_cancel(sipr_txn_layer_t *l,
                                             sipr_msg_t *cancel);
 
+/* Gives up an INVITE client transaction still in Calling or Proceeding:
+ * no more retransmissions, and it terminates from the loop's timers (the
+ * terminated callback comes then, not inside this call; no timeout
+ * callback). For a TU that has sent a CANCEL and received no final
+ * response for 64*T1 (§9.1: the transaction is then considered ended;
+ * §16.8 for a proxy's Timer C). Returns 0, or SIPR_EINVAL (not an ICT, or
+ * already past Proceeding). */
+int sipr_txn_abandon(sipr_txn_t *ct);
+
 /* Cancels nothing: CANCEL is a new NICT the TU builds (§9.1). This only
  * tells whether an ICT may be cancelled (a provisional was received). */
 int sipr_txn_can_cancel(const sipr_txn_t *ct);

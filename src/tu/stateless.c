@@ -13,7 +13,8 @@
  *
  * Anything the stateful path would treat differently is left to it:
  * a Request-URI with a user part (a proxy target), a To tag (in-dialog),
- * a Require header (420 comes from uas.c), or a Request-URI not ours.
+ * a Route header (the proxy decides whose it is), a Require header (420
+ * comes from uas.c), or a Request-URI not ours.
  */
 #include "tu_internal.h"
 
@@ -51,7 +52,9 @@ int sipr_registrar_stateless(sipr_registrar_t *r, sipr_txn_layer_t *l,
   if (!r || !l || !req || !req->is_request ||
       req->method_id != SIPR_METHOD_OPTIONS)
     return 0;
-  if (req->first[SIPR_HDR_REQUIRE])
+  /* A Route set (§16.4: a request passing through) and Require (420 from
+   * uas.c) take the stateful path. */
+  if (req->first[SIPR_HDR_REQUIRE] || req->first[SIPR_HDR_ROUTE])
     return 0;
   sipr_uri_t *ruri = sipr_msg_ruri(req);
   sipr_addr_t *to = sipr_msg_to(req);

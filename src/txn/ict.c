@@ -77,12 +77,27 @@ static void ict_timer_a(sipr_loop_t *loop, void *arg) {
 
 static void ict_timer_b(sipr_loop_t *loop, void *arg) {
   sipr_txn_t *t = arg;
+  if (t->abandoned) { /* sipr_txn_abandon(): given up, no timeout */
+    sipr__txn_terminate(t);
+    return;
+  }
   if (t->state != SIPR_ICT_CALLING)
     return;
   /* §17.1.1.2: Timer B fires in Calling: inform the TU of the timeout
    * (no ACK is generated) and terminate. */
   sipr__txn_timeout(t);
   sipr__txn_terminate(t);
+}
+
+int sipr_txn_abandon(sipr_txn_t *t) {
+  if (!t || t->kind != SIPR_TXN_ICT ||
+      (t->state != SIPR_ICT_CALLING && t->state != SIPR_ICT_PROCEEDING))
+    return SIPR_EINVAL;
+  sipr_ict_timers_t *x = &t->u.ict;
+  t->abandoned = 1;
+  sipr__txn_disarm(t, &x->timer_a);
+  sipr__txn_arm(t, &x->timer_b, 0);
+  return 0;
 }
 
 static void ict_timer_d(sipr_loop_t *loop, void *arg) {

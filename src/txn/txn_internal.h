@@ -93,6 +93,7 @@ struct sipr_txn {
   unsigned reliable : 1;  /* stream transport: no A/E/G, D/I/J/K = 0 */
   unsigned got_1xx : 1;   /* ICT: a provisional arrived (CANCEL allowed) */
   unsigned resp_sent : 1; /* IST: the TU (or we) sent a response */
+  unsigned abandoned : 1; /* ICT: sipr_txn_abandon(), ends at Timer B */
   sipr_txn_kind_t kind;
   sipr_txn_state_t state;
   void *owner;

@@ -116,7 +116,7 @@ stop_server() {
 sipp_run() {
   local name=$1 scen=$2
   shift 2
-  sipp "127.0.0.1:$PORT" -sf "$HERE/$scen" -i 127.0.0.1 -p 0 -nostdin \
+  sipp "127.0.0.1:$PORT" -sf "$HERE/$scen" -i 127.0.0.1 -p "$(free_port)" -nostdin \
     -timeout 60s -trace_msg -message_file "$WORK/$name.msg" \
     -trace_err -error_file "$WORK/$name.err" "$@" >"$WORK/$name.sipp" 2>&1
 }

@@ -682,6 +682,10 @@ static void timer_c_fired(sipr_loop_t *loop, void *arg) {
     sipr_timer_start(b->rq->loop, &b->timer_c, 32000);
     return;
   }
+  /* §9.1: no final response 64*T1 after our CANCEL: the INVITE client
+   * transaction is given up too, not left waiting forever. */
+  if (b->ct && b->cancel_sent)
+    sipr_txn_abandon(b->ct);
   branch_done(b, 408, NULL, NULL);
   rq_maybe_finish(b->rq);
 }

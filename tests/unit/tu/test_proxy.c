@@ -748,6 +748,10 @@ static void test_timer_c(void **state) {
   assert_int_equal(finals(), 0);
   sipr_loop_advance(fx.loop, &fx.fc, 33000);
   assert_non_null(resp_with(408));
+  /* ... and its INVITE client transaction is given up (§9.1), not kept:
+   * only the server side waits out its own timers. */
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  assert_int_equal(sipr_txn_count(fx.l), 0);
   clear_caps();
 }
 

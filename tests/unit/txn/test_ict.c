@@ -344,6 +344,41 @@ static void test_ict_accessors(void **state) {
   assert_string_equal(sipr_txn_state_name(sipr_txn_state(t)), "ict-calling");
 }
 
+/* §9.1 / §16.8: an INVITE client transaction given up after its CANCEL
+ * brought no final response: no more retransmissions, terminated from the
+ * loop (not inside the call), no timeout reported; refused once past
+ * Proceeding and for other kinds. */
+static void test_ict_9_1_abandon(void **state) {
+  sipr_txn_t *t = start_invite(SIPR_TP_UDP, NULL);
+  fx_advance_to(100);
+  resp(180, "callee");
+  assert_int_equal(sipr_txn_state(t), SIPR_ICT_PROCEEDING);
+  unsigned sent = fx.nsent;
+  assert_int_equal(sipr_txn_abandon(t), 0);
+  assert_int_equal(fx_count_ev(EV_TERMINATED), 0);
+  fx_advance(1);
+  assert_int_equal(fx_count_ev(EV_TERMINATED), 1);
+  assert_int_equal(fx_count_ev(EV_TIMEOUT), 0);
+  fx_advance_to(64000);
+  assert_int_equal(fx.nsent, sent);
+  assert_int_equal(sipr_txn_count(fx.l), 0);
+
+  /* In Calling too: Timer A stops at once. */
+  t = start_invite(SIPR_TP_UDP, NULL);
+  sent = fx.nsent;
+  assert_int_equal(sipr_txn_abandon(t), 0);
+  fx_advance(2000);
+  assert_int_equal(fx.nsent, sent);
+  assert_int_equal(fx_count_ev(EV_TERMINATED), 2);
+
+  /* Completed: refused (Timer D ends it). */
+  t = start_invite(SIPR_TP_UDP, NULL);
+  resp(486, "callee");
+  assert_int_equal(sipr_txn_state(t), SIPR_ICT_COMPLETED);
+  assert_int_equal(sipr_txn_abandon(t), SIPR_EINVAL);
+  assert_int_equal(sipr_txn_abandon(NULL), SIPR_EINVAL);
+}
+
 int test_ict(void) {
   const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
@@ -362,6 +397,7 @@ int test_ict(void) {
       T(test_ict_17_1_4_ack_send_fails),
       T(test_ict_17_1_4_ack_resend_fails),
       T(test_ict_accessors),
+      T(test_ict_9_1_abandon),
 #undef T
   };
   return cmocka_run_group_tests_name("ict", tests, NULL, NULL);
