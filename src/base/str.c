@@ -26,11 +26,14 @@ int sipr_str_to_u64(sipr_str_t s, uint64_t max, uint64_t *out) {
     return SIPR_EPARSE;
   /* Scan every digit even after overflow, so "99999999999x" is a parse
    * error rather than a range error. */
+  /* One division per call, not per digit: v*10 + d <= max exactly when
+   * v < max/10, or v == max/10 and d <= max%10. */
+  const uint64_t q = max / 10, r = max % 10;
   for (size_t i = 0; i < s.len; i++) {
     unsigned d = (unsigned)((unsigned char)s.p[i] - '0');
     if (d > 9)
       return SIPR_EPARSE;
-    if (!over && v > (max - d) / 10)
+    if (!over && (v > q || (v == q && d > r)))
       over = 1;
     else if (!over)
       v = v * 10 + d;

@@ -37,6 +37,14 @@ static void test_u64(void **state) {
   assert_int_equal(sipr_str_to_u64(SIPR_STR("18446744073709551615"),
                                    UINT64_MAX, &v), 0);
   assert_true(v == UINT64_MAX);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("18446744073709551616"),
+                                   UINT64_MAX, &v), SIPR_ERANGE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("255"), 255, &v), 0);
+  assert_int_equal(v, 255);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("256"), 255, &v), SIPR_ERANGE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("259"), 255, &v), SIPR_ERANGE);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("9"), 9, &v), 0);
+  assert_int_equal(sipr_str_to_u64(SIPR_STR("10"), 9, &v), SIPR_ERANGE);
 }
 
 static void test_arena_caller_storage(void **state) {
