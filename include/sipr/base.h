@@ -144,9 +144,14 @@ typedef struct sipr_buf {
   char *p;
   size_t len, cap;
   int failed; /* set once an append could not allocate */
+  int borrowed; /* p is the caller's storage (sipr_buf_init_storage) */
 } sipr_buf_t;
 
 void sipr_buf_init(sipr_buf_t *b);
+/* Starts in the caller's storage (cap bytes, e.g. on the stack); moves to
+ * the heap only when the text outgrows it. sipr_buf_free() then frees
+ * only what was allocated. */
+void sipr_buf_init_storage(sipr_buf_t *b, char *storage, size_t cap);
 void sipr_buf_free(sipr_buf_t *b);
 /* Appends bytes; on failure sets b->failed and returns SIPR_ENOMEM. */
 int sipr_buf_append(sipr_buf_t *b, const void *p, size_t len);

@@ -113,8 +113,19 @@ void sipr_arena_free(sipr_arena_t *a) {
 
 void sipr_buf_init(sipr_buf_t *b) { memset(b, 0, sizeof(*b)); }
 
+void sipr_buf_init_storage(sipr_buf_t *b, char *storage, size_t cap) {
+  memset(b, 0, sizeof(*b));
+  if (storage && cap) {
+    b->p = storage;
+    b->cap = cap;
+    b->borrowed = 1;
+    storage[0] = '\0';
+  }
+}
+
 void sipr_buf_free(sipr_buf_t *b) {
-  free(b->p);
+  if (!b->borrowed)
+    free(b->p);
   memset(b, 0, sizeof(*b));
 }
 
@@ -131,10 +142,14 @@ static int buf_reserve(sipr_buf_t *b, size_t extra) {
     }
     nc *= 2;
   }
-  char *np = realloc(b->p, nc);
+  char *np = b->borrowed ? malloc(nc) : realloc(b->p, nc);
   if (!np) {
     b->failed = 1;
     return SIPR_ENOMEM;
+  }
+  if (b->borrowed) {
+    memcpy(np, b->p, b->len + 1);
+    b->borrowed = 0;
   }
   b->p = np;
   b->cap = nc;

@@ -90,24 +90,21 @@ static void udp_io(sipr_loop_t *loop, int fd, unsigned events, void *arg) {
   tp_listener_t *l = arg;
   sipr_tp_t *tp = l->tp;
   struct mmsghdr *msgs = tp->udp_msgs;
-  struct iovec *iov = tp->udp_iov;
   struct sockaddr_storage *from = tp->udp_from;
   (void)loop;
   (void)events;
   for (int round = 0; round < UDP_ROUNDS; round++) {
-    for (unsigned i = 0; i < TP_UDP_BATCH; i++) {
-      iov[i].iov_base = tp->udp_buf + (size_t)i * TP_UDP_BUF;
-      iov[i].iov_len = TP_UDP_BUF;
-      memset(&msgs[i], 0, sizeof(msgs[i]));
-      msgs[i].msg_hdr.msg_name = &from[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
+    /* Every header is ready (udp_buffers() and the reset below): a wake-up
+     * for one datagram does not rewrite all TP_UDP_BATCH of them. */
     int n = recvmmsg(fd, msgs, TP_UDP_BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
       break; /* EAGAIN, or an error (ICMP reports surface here): wait */
     udp_batch(tp, l, n);
+    for (int i = 0; i < n; i++) { /* what the kernel wrote */
+      msgs[i].msg_len = 0;
+      msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+      msgs[i].msg_hdr.msg_flags = 0;
+    }
     if (n < TP_UDP_BATCH)
       break;
   }
@@ -125,6 +122,17 @@ static int udp_buffers(sipr_tp_t *tp) {
       !tp->udp_out) {
     sipr__udp_free(tp);
     return SIPR_ENOMEM;
+  }
+  struct mmsghdr *msgs = tp->udp_msgs;
+  struct iovec *iov = tp->udp_iov;
+  struct sockaddr_storage *from = tp->udp_from;
+  for (unsigned i = 0; i < TP_UDP_BATCH; i++) {
+    iov[i].iov_base = tp->udp_buf + (size_t)i * TP_UDP_BUF;
+    iov[i].iov_len = TP_UDP_BUF;
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
   }
   return 0;
 }

@@ -68,8 +68,9 @@ int sipr_registrar_stateless(sipr_registrar_t *r, sipr_txn_layer_t *l,
 
   char tag[SIPR__TU_TAG_LEN + 1];
   derived_tag(req, via, tag);
+  char storage[1536]; /* the 200 of a usual OPTIONS fits */
   sipr_buf_t b;
-  sipr_buf_init(&b);
+  sipr_buf_init_storage(&b, storage, sizeof storage);
   int rc = sipr_print_response(&b, req, 200, NULL, sipr_str_cstr(tag),
                                sipr_str_cstr(SIPR__TU_OPTIONS_LINES));
   if (rc == 0 && !b.failed) {

@@ -110,6 +110,23 @@ static void test_buf(void **state) {
   assert_string_equal(b.p + 604, "-9223372036854775808;03600");
   sipr_buf_free(&b);
 
+  /* Caller storage: used while the text fits, then moved to the heap. */
+  char st[8];
+  sipr_buf_init_storage(&b, st, sizeof st);
+  assert_int_equal(sipr_buf_append_cstr(&b, "abcdefg"), 0);
+  assert_ptr_equal(b.p, st);
+  assert_string_equal(st, "abcdefg");
+  assert_int_equal(sipr_buf_printf(&b, "%s", "hij"), 0);
+  assert_true(b.p != st);
+  assert_string_equal(b.p, "abcdefghij");
+  sipr_buf_free(&b);
+  sipr_buf_init_storage(&b, st, sizeof st);
+  assert_int_equal(sipr_buf_printf(&b, "%d", 1234567), 0);
+  assert_ptr_equal(b.p, st);
+  assert_int_equal(sipr_buf_printf(&b, "%d", 89), 0);
+  assert_string_equal(b.p, "123456789");
+  sipr_buf_free(&b); /* frees the heap copy, never st */
+
   char d[SIPR_U64_DIGITS];
   assert_int_equal(sipr_u64_to_dec(18446744073709551615ull, d), 20);
   assert_memory_equal(d, "18446744073709551615", 20);
