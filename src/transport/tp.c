@@ -366,8 +366,33 @@ void sipr__tp_dispatch(sipr_tp_t *tp, const char *buf, size_t len,
     return;
   sipr_arena_reset(&tp->arena);
   int rc = sipr_msg_parse(&tp->arena, buf, len, flags, &m, &err);
-  if (rc == 0)
-    rc = sipr_msg_check(m, &err);
+  if (rc) {
+    refuse(tp, m, &err, src);
+    return;
+  }
+  if (m->is_request) {
+    /* §18.2.1 / RFC 3581 §4 first, then the checks, once, on the bytes
+     * handed up: rewriting needs only the top Via, and a request refused
+     * by the checks is answered with received/rport in place anyway. */
+    rc = rewrite_via(tp, m, buf, len, src);
+    if (rc < 0) {
+      tp->st.rx_dropped++;
+      return;
+    }
+    if (rc == 1) {
+      /* Parse what is handed up again: every slice then points into the
+       * rewritten bytes. It parsed once; only a cap could fail it now. */
+      sipr_arena_reset(&tp->arena);
+      rc = sipr_msg_parse(&tp->arena, tp->rx_copy.p, tp->rx_copy.len, flags, &m,
+                          &err);
+      if (rc) {
+        tp->st.rx_bad++;
+        tp->st.rx_dropped++;
+        return;
+      }
+    }
+  }
+  rc = sipr_msg_check(m, &err);
   if (rc) {
     refuse(tp, m, &err, src);
     return;
@@ -381,26 +406,6 @@ void sipr__tp_dispatch(sipr_tp_t *tp, const char *buf, size_t len,
       sipr__tp_refused(tp, &src->remote, SIPR_STR_NULL, 0,
                        "response whose top Via is not ours");
       return;
-    }
-  } else {
-    rc = rewrite_via(tp, m, buf, len, src);
-    if (rc < 0) {
-      tp->st.rx_dropped++;
-      return;
-    }
-    if (rc == 1) {
-      /* Parse what is handed up again: every slice then points into the
-       * rewritten bytes. It passed once; only a cap could fail it now. */
-      sipr_arena_reset(&tp->arena);
-      rc = sipr_msg_parse(&tp->arena, tp->rx_copy.p, tp->rx_copy.len, flags, &m,
-                          &err);
-      if (rc == 0)
-        rc = sipr_msg_check(m, &err);
-      if (rc) {
-        tp->st.rx_bad++;
-        tp->st.rx_dropped++;
-        return;
-      }
     }
   }
   tp->st.rx_msgs++;
