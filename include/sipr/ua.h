@@ -19,6 +19,16 @@
  *  - sipr_call_t: an INVITE session, UAC or UAS, with its dialogs
  *    (sipr_dlg_t, §12). Freed by the UA after SIPR_UA_EV_CALL_GONE.
  *
+ * Requests outside a dialog are taken when their Request-URI names us
+ * (§8.2.2.1): its host and port are our Contact's, the address the
+ * request arrived on (any local address when bound to a wildcard), or
+ * the AOR's; its user part is the AOR's, the Contact's, none, or any
+ * with cfg.any_user. Anything else is answered 404 (416 for a scheme
+ * other than sip/sips). The To header field is not checked (a UAS SHOULD
+ * accept a request whose To is not its identity); within a dialog, the
+ * To tag must name one of ours, else 481 (§12.2.2). A response with more
+ * than one Via value is discarded (§8.1.3.3).
+ *
  * Limits: numeric hosts are resolved at once; a hostname goes through
  * getaddrinfo() (blocking; the resolver layer will replace it). No PRACK
  * (RFC 3262), no session timers, no SIPS.
@@ -61,6 +71,10 @@ typedef struct sipr_ua_cfg {
   const char *user_agent; /* User-Agent / Server value, NULL: "sipr" */
   int follow_redirects;   /* §8.1.3.4: retry 3xx Contacts by q, for
                              INVITE and sipr_ua_request() alike */
+  int any_user;           /* §8.2.2.1: take requests for any user part
+                              at our address (a UA with no identity of
+                              its own); else the Request-URI's user must
+                              be the AOR's or the Contact's (or none) */
   sipr_txn_cfg_t txn;     /* timers (T1, T2, ...) for the layer */
 } sipr_ua_cfg_t;
 

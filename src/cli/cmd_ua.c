@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,7 +308,7 @@ int uacli_ua_start(uacli_run_t *r, const char *target, const char *from_default,
   clock_gettime(CLOCK_MONOTONIC, &r->t0);
   r->loop = sipr_loop_new(NULL);
   if (!r->loop) {
-    fprintf(stderr, "sipr %s: cannot create the event loop\n", o->cmd);
+    uacli_error(r, "input", "cannot create the event loop");
     return SIPR_EXIT_FAIL;
   }
   char spec[300], src[80];
@@ -319,8 +320,8 @@ int uacli_ua_start(uacli_run_t *r, const char *target, const char *from_default,
   }
   sipr_tp_addr_t local;
   if (sipr_tp_addr_parse(spec, &local) != 0) {
-    fprintf(stderr, "sipr %s: bad --local '%s' (want HOST:PORT, numeric)\n",
-            o->cmd, o->local ? o->local : spec);
+    uacli_error(r, "input", "bad --local '%s' (want HOST:PORT, numeric)",
+                o->local ? o->local : spec);
     return SIPR_EXIT_FAIL;
   }
   char from[512];
@@ -346,6 +347,7 @@ int uacli_ua_start(uacli_run_t *r, const char *target, const char *from_default,
   cfg.password = o->have_password ? o->password : NULL;
   cfg.user_agent = "sipr/" SIPR_VERSION;
   cfg.follow_redirects = o->follow;
+  cfg.any_user = o->any_user;
   /* --local on a wildcard address: Via and Contact name the address that
    * routes to the first hop. */
   char via_host[80];
@@ -355,7 +357,7 @@ int uacli_ua_start(uacli_run_t *r, const char *target, const char *from_default,
   char err[256] = "";
   r->ua = sipr_ua_open(r->loop, &cfg, &local, cb, ctx, err, sizeof(err));
   if (!r->ua) {
-    fprintf(stderr, "sipr %s: %s\n", o->cmd, err[0] ? err : "cannot start");
+    uacli_error(r, NULL, "%s", err[0] ? err : "cannot start");
     return SIPR_EXIT_FAIL;
   }
   return 0;
@@ -385,14 +387,13 @@ void uacli_run_loop(uacli_run_t *r, double deadline,
       if (on_sig) {
         on_sig(r);
       } else {
-        fprintf(stderr, "sipr %s: interrupted\n", r->o->cmd);
+        uacli_error(r, "interrupted", "interrupted");
         r->rc = SIPR_EXIT_FAIL;
         r->done = 1;
       }
     } else if (sig_at >= 0 && !r->done && uacli_elapsed(r) - sig_at > 5) {
       /* What the signal started (BYE, CANCEL) got no answer in 5 s. */
-      fprintf(stderr, "sipr %s: interrupted; no answer within 5 s\n",
-              r->o->cmd);
+      uacli_error(r, "timeout", "interrupted; timeout: no answer within 5 s");
       r->rc = SIPR_EXIT_FAIL;
       r->done = 1;
     }
@@ -401,8 +402,8 @@ void uacli_run_loop(uacli_run_t *r, double deadline,
       if (on_timeout) {
         on_timeout(r);
       } else {
-        fprintf(stderr, "sipr %s: timeout: no final response within %g s\n",
-                r->o->cmd, deadline);
+        uacli_error(r, "timeout", "timeout: no final response within %g s",
+                    deadline);
         r->rc = SIPR_EXIT_FAIL;
         r->done = 1;
       }
@@ -422,6 +423,33 @@ void uacli_json_out(json_t *obj) {
   }
   json_decref(obj);
   fflush(stdout);
+}
+
+void uacli_error(const uacli_run_t *r, const char *kind, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "sipr %s: %s\n", r->o->cmd, msg);
+  if (!r->o->json)
+    return;
+  if (!kind) {
+    if (strstr(msg, "DNS"))
+      kind = "dns";
+    else if (strstr(msg, "timeout"))
+      kind = "timeout";
+    else if (strstr(msg, "transport"))
+      kind = "transport";
+    else if (strstr(msg, "interrupted"))
+      kind = "interrupted";
+    else
+      kind = "input";
+  }
+  json_t *o = uacli_ev_json(r, "error", NULL);
+  json_object_set_new(o, "error", json_string(kind));
+  json_object_set_new(o, "message", json_string(msg));
+  uacli_json_out(o);
 }
 
 json_t *uacli_jstrn(sipr_str_t s) {
@@ -444,7 +472,9 @@ json_t *uacli_ev_json(const uacli_run_t *r, const char *event,
       json_object_set_new(o, "status", json_integer(ev->status));
     if (ev->reason)
       json_object_set_new(o, "reason", json_string(ev->reason));
-    if (ev->msg)
+    if (ev->call && sipr_call_id(ev->call))
+      json_object_set_new(o, "call_id", json_string(sipr_call_id(ev->call)));
+    else if (ev->msg)
       json_object_set_new(o, "call_id", uacli_jstrn(sipr_msg_call_id(ev->msg)));
   }
   return o;
@@ -481,7 +511,7 @@ static void ping_send(ping_ctx_t *p) {
   p->t_sent = uacli_elapsed(r);
   p->sent++;
   if (sipr_ua_request(r->ua, &ro, p, NULL, err, sizeof(err)) != 0) {
-    fprintf(stderr, "sipr ping: %s\n", err[0] ? err : "cannot send");
+    uacli_error(r, NULL, "%s", err[0] ? err : "cannot send");
     r->rc = SIPR_EXIT_FAIL;
     r->done = 1;
     return;
@@ -497,8 +527,20 @@ static void ping_next(sipr_loop_t *loop, void *arg) {
 static void ping_event(void *user, const sipr_ua_ev_t *ev) {
   ping_ctx_t *p = user;
   uacli_run_t *r = &p->run;
-  if (ev->type != SIPR_UA_EV_RESPONSE || ev->status < 200)
+  if (ev->type != SIPR_UA_EV_RESPONSE)
     return;
+  if (ev->status < 200) {
+    if (r->o->json) {
+      json_t *o = uacli_ev_json(r, "provisional", ev);
+      json_object_set_new(o, "uri", json_string(p->uri));
+      json_object_set_new(o, "seq", json_integer(p->sent));
+      uacli_json_out(o);
+    } else {
+      printf("%s: %u %s\n", p->uri, ev->status, ev->reason);
+      fflush(stdout);
+    }
+    return;
+  }
   double rtt = (uacli_elapsed(r) - p->t_sent) * 1000;
   p->waiting = 0;
   sipr_str_t ua = hval(ev->msg, SIPR_HDR_USER_AGENT);
@@ -524,10 +566,10 @@ static void ping_event(void *user, const sipr_ua_ev_t *ev) {
     fflush(stdout);
   }
   if (!ev->msg)
-    fprintf(stderr, "sipr ping: %s: %u %s\n", p->uri, ev->status, ev->reason);
+    uacli_error(r, NULL, "%s: %u %s", p->uri, ev->status, ev->reason);
   else if (ev->status >= 300)
-    fprintf(stderr, "sipr ping: %s answered %u %s\n", p->uri, ev->status,
-            ev->reason);
+    uacli_error(r, "status", "%s answered %u %s", p->uri, ev->status,
+                ev->reason);
   if (ev->status < 300)
     p->ok++;
   if (p->sent >= p->count) {
@@ -539,8 +581,8 @@ static void ping_event(void *user, const sipr_ua_ev_t *ev) {
 }
 
 static void ping_timeout(uacli_run_t *r) {
-  fprintf(stderr, "sipr ping: timeout: no final response within %g s\n",
-          r->o->timeout);
+  uacli_error(r, "timeout", "timeout: no final response within %g s",
+              r->o->timeout);
   r->rc = SIPR_EXIT_FAIL;
   r->done = 1;
 }
@@ -622,8 +664,8 @@ static void message_event(void *user, const sipr_ua_ev_t *ev) {
   if (ev->status < 200)
     return;
   if (ev->status >= 300)
-    fprintf(stderr, "sipr message: %s: %u %s\n", m->uri, ev->status,
-            ev->reason);
+    uacli_error(r, ev->msg ? "status" : NULL, "%s: %u %s", m->uri, ev->status,
+                ev->reason);
   r->rc = ev->status < 300 ? SIPR_EXIT_OK : SIPR_EXIT_FAIL;
   r->done = 1;
 }
@@ -655,7 +697,7 @@ int sipr__cli_message(int argc, char **argv) {
                            .body_len = strlen(text)};
   char err[256] = "";
   if (sipr_ua_request(m.run.ua, &ro, &m, NULL, err, sizeof(err)) != 0) {
-    fprintf(stderr, "sipr message: %s\n", err[0] ? err : "cannot send");
+    uacli_error(&m.run, NULL, "%s", err[0] ? err : "cannot send");
     uacli_ua_stop(&m.run);
     return SIPR_EXIT_FAIL;
   }
@@ -760,9 +802,9 @@ static void register_event(void *user, const sipr_ua_ev_t *ev) {
     json_object_set_new(o, "local", json_boolean(ev->msg == NULL));
     uacli_json_out(o);
   }
-  fprintf(stderr, "sipr register: %s: %s %u %s\n", g->aor,
-          g->removing ? "removal failed:" : "registration failed:", ev->status,
-          ev->reason);
+  uacli_error(r, ev->msg ? "status" : NULL, "%s: %s %u %s", g->aor,
+              g->removing ? "removal failed:" : "registration failed:",
+              ev->status, ev->reason);
   r->rc = SIPR_EXIT_FAIL;
   if (g->refresh && g->registered && !g->removing) {
     /* A failed refresh: the binding may linger; try to remove it. */
@@ -782,15 +824,14 @@ static void register_signal(uacli_run_t *r) {
       return;
   }
   if (!g->registered)
-    fprintf(stderr, "sipr register: interrupted before the registrar "
-                    "answered\n");
+    uacli_error(r, "interrupted", "interrupted before the registrar answered");
   r->rc = SIPR_EXIT_FAIL;
   r->done = 1;
 }
 
 static void register_timeout(uacli_run_t *r) {
-  fprintf(stderr, "sipr register: timeout: no final response within %g s\n",
-          r->o->timeout);
+  uacli_error(r, "timeout", "timeout: no final response within %g s",
+              r->o->timeout);
   r->rc = SIPR_EXIT_FAIL;
   r->done = 1;
 }
@@ -871,7 +912,7 @@ int sipr__cli_register(int argc, char **argv) {
   g.removing = exp == 0;
   if (sipr_ua_register(g.run.ua, aor, registrar, (unsigned)exp, g.refresh, &g,
                        &g.reg, err, sizeof(err)) != 0) {
-    fprintf(stderr, "sipr register: %s\n", err[0] ? err : "cannot send");
+    uacli_error(&g.run, NULL, "%s", err[0] ? err : "cannot send");
     uacli_ua_stop(&g.run);
     return SIPR_EXIT_FAIL;
   }

@@ -17,6 +17,7 @@ typedef struct uacli_opts {
   const char *cmd;
   const char *from, *proxy, *user, *local, *contact;
   int pw_stdin, json, follow;
+  int any_user; /* take requests for any user at our address (§8.2.2.1) */
   sipr_tp_proto_t proto;
   double timeout;
   char password[MAX_PASSWORD];
@@ -97,6 +98,13 @@ void uacli_run_loop(uacli_run_t *r, double deadline,
 /* Prints obj as one line and frees it. */
 void uacli_json_out(json_t *obj);
 json_t *uacli_jstrn(sipr_str_t s);
+/* A failure of the command: "sipr CMD: MESSAGE" on standard error and,
+ * with --json, {"event": "error", "error": KIND, "message": MESSAGE} on
+ * standard output. kind: "dns", "transport", "timeout", "status",
+ * "interrupted", "input"; NULL: told from the message ("DNS: ...",
+ * "timeout: ...", "transport ..."; else "input"). */
+void uacli_error(const uacli_run_t *r, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* {"event": event, "time": ..., "status", "reason", "call_id"}. */
 json_t *uacli_ev_json(const uacli_run_t *r, const char *event,
                       const sipr_ua_ev_t *ev);

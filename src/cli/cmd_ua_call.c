@@ -38,7 +38,7 @@ static void call_help(void) {
          "with the final status on standard error.\n");
 }
 
-static void print_media(uacli_run_t *r, const char *sdp) {
+static void print_media(uacli_run_t *r, sipr_call_t *c, const char *sdp) {
   sipr_sdp_t s;
   if (!sdp || sipr_sdp_parse(sipr_str_cstr(sdp), &s) != 0) {
     if (!r->o->json)
@@ -47,7 +47,7 @@ static void print_media(uacli_run_t *r, const char *sdp) {
   }
   for (unsigned i = 0; i < s.nm; i++) {
     if (r->o->json) {
-      json_t *o = uacli_ev_json(r, "media", NULL);
+      json_t *o = uacli_ev_json(r, "media", &(sipr_ua_ev_t){.call = c});
       json_object_set_new(o, "media", uacli_jstrn(s.m[i].media));
       json_object_set_new(o, "address", uacli_jstrn(s.m[i].conn));
       json_object_set_new(o, "port", json_integer(s.m[i].port));
@@ -63,12 +63,12 @@ static void print_media(uacli_run_t *r, const char *sdp) {
 }
 
 /* The dialog's remote target and route set (§12.1.2). */
-static void print_dialog(uacli_run_t *r, const sipr_dlg_t *d) {
+static void print_dialog(uacli_run_t *r, sipr_call_t *c, const sipr_dlg_t *d) {
   if (!d)
     return;
   unsigned n = sipr_dlg_route_count(d);
   if (r->o->json) {
-    json_t *o = uacli_ev_json(r, "dialog", NULL);
+    json_t *o = uacli_ev_json(r, "dialog", &(sipr_ua_ev_t){.call = c});
     json_object_set_new(o, "remote_target",
                         json_string(sipr_dlg_remote_target(d)));
     json_t *a = json_array();
@@ -99,11 +99,18 @@ static void call_line(uacli_run_t *r, const char *event, const sipr_ua_ev_t *ev,
   fflush(stdout);
 }
 
+/* A line for an event of call c that has no UA event of its own. */
+static void call_note(uacli_run_t *r, const char *event, sipr_call_t *c,
+                      const char *what) {
+  sipr_ua_ev_t ev = {.call = c};
+  call_line(r, event, c ? &ev : NULL, what);
+}
+
 static void hold_done(sipr_loop_t *loop, void *arg) {
   (void)loop;
   call_ctx_t *c = arg;
   if (c->call && !c->ended) {
-    call_line(&c->run, "bye", NULL, "BYE sent");
+    call_note(&c->run, "bye", c->call, "BYE sent");
     sipr_call_hangup(c->call);
   }
 }
@@ -112,7 +119,7 @@ static void cancel_now(sipr_loop_t *loop, void *arg) {
   (void)loop;
   call_ctx_t *c = arg;
   if (c->call && !c->answered) {
-    call_line(&c->run, "cancel", NULL, "CANCEL (no answer)");
+    call_note(&c->run, "cancel", c->call, "CANCEL (no answer)");
     sipr_call_cancel(c->call);
   }
 }
@@ -129,8 +136,8 @@ static void call_event(void *user, const sipr_ua_ev_t *ev) {
     c->answered = 1;
     sipr_timer_stop(r->loop, &c->t_cancel);
     call_line(r, "answered", ev, "(ACK sent)");
-    print_dialog(r, sipr_call_dialog(ev->call));
-    print_media(r, sipr_call_remote_sdp(ev->call));
+    print_dialog(r, ev->call, sipr_call_dialog(ev->call));
+    print_media(r, ev->call, sipr_call_remote_sdp(ev->call));
     sipr_timer_start(r->loop, &c->t_hold, (uint64_t)(c->duration * 1000));
     break;
   case SIPR_UA_EV_FORK_BYE:
@@ -139,7 +146,8 @@ static void call_event(void *user, const sipr_ua_ev_t *ev) {
   case SIPR_UA_EV_FAILED:
     c->failed_status = (int)ev->status;
     call_line(r, "failed", ev, NULL);
-    fprintf(stderr, "sipr call: %s: %u %s\n", c->uri, ev->status, ev->reason);
+    uacli_error(r, ev->msg ? "status" : NULL, "%s: %u %s", c->uri, ev->status,
+                ev->reason);
     break;
   case SIPR_UA_EV_ENDED:
     c->ended = 1;
@@ -147,7 +155,8 @@ static void call_event(void *user, const sipr_ua_ev_t *ev) {
               ev->msg && ev->msg->is_request ? "(BYE received)"
                                              : "(BYE answered)");
     if (ev->status >= 300 || !ev->status)
-      fprintf(stderr, "sipr call: BYE: %u %s\n", ev->status, ev->reason);
+      uacli_error(r, ev->msg ? "status" : NULL, "BYE: %u %s", ev->status,
+                  ev->reason);
     else if (!c->failed_status)
       c->failed_status = 0;
     if (ev->status >= 300)
@@ -170,7 +179,7 @@ static void call_event(void *user, const sipr_ua_ev_t *ev) {
 static void call_signal(uacli_run_t *r) {
   call_ctx_t *c = (call_ctx_t *)r;
   if (c->call) {
-    call_line(r, "interrupted", NULL, c->answered ? "BYE sent" : "CANCEL");
+    call_note(r, "interrupted", c->call, c->answered ? "BYE sent" : "CANCEL");
     c->failed_status = c->answered ? c->failed_status : 487;
     sipr_call_hangup(c->call);
   } else {
@@ -181,7 +190,8 @@ static void call_signal(uacli_run_t *r) {
 static void give_up(sipr_loop_t *loop, void *arg) {
   (void)loop;
   call_ctx_t *c = arg;
-  fprintf(stderr, "sipr call: no answer to the CANCEL either; giving up\n");
+  uacli_error(&c->run, "timeout",
+              "timeout: no answer to the CANCEL either; giving up");
   c->run.rc = SIPR_EXIT_FAIL;
   c->run.done = 1;
 }
@@ -190,8 +200,9 @@ static void call_timeout(uacli_run_t *r) {
   call_ctx_t *c = (call_ctx_t *)r;
   if (c->answered)
     return;
-  fprintf(stderr, "sipr call: timeout: %s within %g s\n",
-          c->provisional ? "no answer" : "no response at all", r->o->timeout);
+  uacli_error(r, "timeout", "timeout: %s within %g s",
+              c->provisional ? "no answer" : "no response at all",
+              r->o->timeout);
   c->failed_status = 408;
   if (c->call && c->provisional) {
     /* §9.1: CANCEL the ringing call, and wait a little for its 487. */
@@ -255,13 +266,13 @@ int sipr__cli_call(int argc, char **argv) {
   char err[256] = "";
   if (!offer || sipr_ua_call(c.run.ua, c.uri, offer, &c, &c.call, err,
                              sizeof(err)) != 0) {
-    fprintf(stderr, "sipr call: %s\n", err[0] ? err : "cannot send");
+    uacli_error(&c.run, NULL, "%s", err[0] ? err : "cannot send");
     free(offer);
     uacli_ua_stop(&c.run);
     return SIPR_EXIT_FAIL;
   }
   free(offer);
-  call_line(&c.run, "invite", NULL, "INVITE sent");
+  call_note(&c.run, "invite", c.call, "INVITE sent");
   if (c.have_cancel)
     sipr_timer_start(c.run.loop, &c.t_cancel,
                      (uint64_t)(c.cancel_after * 1000));
@@ -317,6 +328,10 @@ static void answer_help(void) {
          "  --reply CODE     final status: 200 answers (default), 300-699\n"
          "                   rejects\n"
          "  --calls N        exit after N calls have ended\n"
+         "\n"
+         "With --aor, a request is taken when its Request-URI names the AOR,\n"
+         "its Contact or our address with the AOR's user (RFC 3261 §8.2.2.1;\n"
+         "404 otherwise); without it, any user at our address.\n"
          "\n" UACLI_COMMON_HELP);
 }
 
@@ -343,9 +358,15 @@ static void answer_now(sipr_loop_t *loop, void *arg) {
   answer_ctx_t *x = p->ctx;
   uacli_run_t *r = &x->run;
   if (x->reply != 200) {
-    if (!r->o->json)
+    if (r->o->json) {
+      json_t *o =
+          uacli_ev_json(r, "rejected", &(sipr_ua_ev_t){.call = p->call});
+      json_object_set_new(o, "status", json_integer(x->reply));
+      uacli_json_out(o);
+    } else {
       printf("[%8.3f] call %s rejected with %u\n", uacli_elapsed(r),
              sipr_call_id(p->call), x->reply);
+    }
     sipr_call_reject(p->call, x->reply);
     return;
   }
@@ -357,12 +378,16 @@ static void answer_now(sipr_loop_t *loop, void *arg) {
                  (uint64_t)now.tv_sec, 1);
   char *ans = sdp.failed ? NULL : strndup(sdp.p, sdp.len);
   sipr_buf_free(&sdp);
-  if (!ans || sipr_call_answer(p->call, ans) != 0)
-    fprintf(stderr, "sipr answer: cannot answer call %s\n",
-            sipr_call_id(p->call));
-  else if (!r->o->json)
+  if (!ans || sipr_call_answer(p->call, ans) != 0) {
+    uacli_error(r, "transport", "cannot answer call %s", sipr_call_id(p->call));
+  } else if (r->o->json) {
+    json_t *o = uacli_ev_json(r, "answered", &(sipr_ua_ev_t){.call = p->call});
+    json_object_set_new(o, "status", json_integer(200));
+    uacli_json_out(o);
+  } else {
     printf("[%8.3f] call %s answered (200 OK sent)\n", uacli_elapsed(r),
            sipr_call_id(p->call));
+  }
   free(ans);
   fflush(stdout);
 }
@@ -390,9 +415,9 @@ static void answer_event(void *user, const sipr_ua_ev_t *ev) {
         uacli_json_out(o);
       }
     } else {
-      fprintf(stderr, "sipr answer: %s: registration %s %u %s\n", x->aor,
-              x->removing ? "removal failed:" : "failed:", ev->status,
-              ev->reason);
+      uacli_error(
+          r, ev->msg ? "status" : NULL, "%s: registration %s %u %s", x->aor,
+          x->removing ? "removal failed:" : "failed:", ev->status, ev->reason);
       x->reg_failed = 1;
       r->rc = SIPR_EXIT_FAIL;
       if (x->removing)
@@ -442,7 +467,10 @@ static void answer_event(void *user, const sipr_ua_ev_t *ev) {
     sipr_timer_init(&p->t, answer_now, p);
     if (x->ring > 0) {
       sipr_call_ring(ev->call);
-      if (!r->o->json)
+      if (r->o->json)
+        uacli_json_out(
+            uacli_ev_json(r, "ringing", &(sipr_ua_ev_t){.call = ev->call}));
+      else
         printf("[%8.3f] call %s ringing (180 sent)\n", uacli_elapsed(r),
                sipr_call_id(ev->call));
     }
@@ -450,14 +478,14 @@ static void answer_event(void *user, const sipr_ua_ev_t *ev) {
     break;
   }
   case SIPR_UA_EV_ANSWERED:
-    call_line(r, "confirmed", NULL, "ACK received, call confirmed");
+    call_note(r, "confirmed", ev->call, "ACK received, call confirmed");
     break;
   case SIPR_UA_EV_FAILED:
     call_line(r, "failed", ev, "(call failed)");
     break;
   case SIPR_UA_EV_ENDED:
     if (ev->msg && ev->msg->is_request)
-      call_line(r, "ended", NULL, "BYE received, call ended");
+      call_note(r, "ended", ev->call, "BYE received, call ended");
     else
       call_line(r, "ended", ev, "(our BYE answered, call ended)");
     break;
@@ -500,6 +528,9 @@ int sipr__cli_answer(int argc, char **argv) {
                  : "",
              a.val[0]);
   x.aor = aor;
+  /* §8.2.2.1: with an AOR, only requests for it (or its Contact) are
+   * taken, 404 otherwise; without one, any user at our address. */
+  o.any_user = !aor[0];
   double d;
   x.reply = 200;
   if (a.set[2] &&
@@ -542,14 +573,19 @@ int sipr__cli_answer(int argc, char **argv) {
     x.t_req = uacli_elapsed(&x.run);
     if (sipr_ua_register(x.run.ua, aor, a.val[1], (unsigned)exp, 1, &x, &x.reg,
                          err, sizeof(err)) != 0) {
-      fprintf(stderr, "sipr answer: %s\n", err[0] ? err : "cannot register");
+      uacli_error(&x.run, NULL, "%s", err[0] ? err : "cannot register");
       uacli_ua_stop(&x.run);
       return SIPR_EXIT_FAIL;
     }
   }
-  if (!o.json)
+  if (o.json) {
+    json_t *j = uacli_ev_json(&x.run, "listening", NULL);
+    json_object_set_new(j, "aor", aor[0] ? json_string(aor) : json_null());
+    uacli_json_out(j);
+  } else {
     printf("[%8.3f] listening (%s)\n", uacli_elapsed(&x.run),
            aor[0] ? aor : "no registration");
+  }
   fflush(stdout);
   x.run.rc = SIPR_EXIT_OK;
   double stop_at = 0;
@@ -557,10 +593,8 @@ int sipr__cli_answer(int argc, char **argv) {
     sipr_loop_run_once(x.run.loop, 50);
     if (x.reg && !x.registered && !x.reg_failed &&
         uacli_elapsed(&x.run) - x.t_req > o.timeout) {
-      fprintf(stderr,
-              "sipr answer: timeout: registration got no answer "
-              "within %g s\n",
-              o.timeout);
+      uacli_error(&x.run, "timeout",
+                  "timeout: registration got no answer within %g s", o.timeout);
       x.run.rc = SIPR_EXIT_FAIL;
       break;
     }
@@ -581,8 +615,9 @@ int sipr__cli_answer(int argc, char **argv) {
     if (stop_at && x.reg_done && !x.pending)
       break;
     if (stop_at && uacli_elapsed(&x.run) - stop_at > 5) {
-      fprintf(stderr, "sipr answer: timeout: %s got no answer within 5 s\n",
-              x.reg_done ? "the end of the calls" : "the registration removal");
+      uacli_error(&x.run, "timeout", "timeout: %s got no answer within 5 s",
+                  x.reg_done ? "the end of the calls"
+                             : "the registration removal");
       x.run.rc = SIPR_EXIT_FAIL;
       break;
     }

@@ -45,6 +45,36 @@ check "and names the URI" grep -q "http://example.com" "$WORK/http.out"
 "$SIPR" ping "sip:bob@no-such-host.invalid" --timeout 2 >"$WORK/dns.out" 2>&1
 eq "an unresolvable host exits 1" "$?" 1
 check "and says DNS" grep -q "DNS" "$WORK/dns.out"
+# Errors name what failed, on standard error and, with --json, as an
+# "error" event; every UA command exits 1.
+tcpdead=$(free_port)
+errcheck() { # NAME KIND STDERR-PATTERN COMMAND...
+  local name=$1 kind=$2 pat=$3
+  shift 3
+  "$SIPR" "$@" --json >"$WORK/$name.json" 2>"$WORK/$name.err"
+  eq "$name exits 1" "$?" 1
+  check "$name: stderr names the $kind failure" grep -qE "$pat" "$WORK/$name.err"
+  check "$name: the last JSON event is error/$kind" python3 - "$WORK/$name.json" "$kind" <<'PY'
+import json, sys
+o = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if o and o[-1]["event"] == "error" and o[-1]["error"] == sys.argv[2].lower()
+         and o[-1]["message"] else 1)
+PY
+}
+errcheck ping_timeout timeout 'timeout' ping "sip:127.0.0.1:$dead" --timeout 1
+errcheck ping_dns DNS 'DNS: cannot resolve no-such-host' ping "sip:bob@no-such-host.invalid"
+errcheck ping_tcp transport 'transport error' ping "sip:127.0.0.1:$tcpdead" --transport tcp
+errcheck message_tcp transport 'transport error' message "sip:bob@127.0.0.1:$tcpdead" hi --transport tcp
+errcheck message_dns DNS 'DNS: ' message "sip:bob@no-such-host.invalid" hi
+errcheck call_tcp transport 'transport error' call "sip:bob@127.0.0.1:$tcpdead" --transport tcp
+errcheck call_dns DNS 'DNS: ' call "sip:bob@no-such-host.invalid"
+errcheck call_timeout timeout 'timeout' call "sip:bob@127.0.0.1:$dead" --timeout 1
+errcheck register_tcp transport 'transport error' register --aor bob@127.0.0.1 \
+  --registrar "sip:127.0.0.1:$tcpdead" --transport tcp
+errcheck register_dns DNS 'DNS: ' register --aor bob@no-such-host.invalid
+errcheck answer_tcp transport 'transport error' answer --aor bob@127.0.0.1 \
+  --registrar "sip:127.0.0.1:$tcpdead" --transport tcp
+errcheck message_status status ': [3-6][0-9][0-9] [A-Z]' message "sip:bob@127.0.0.1:$PORT" hi
 "$SIPR" ping >/dev/null 2>&1
 eq "ping without a URI is a usage error" "$?" 2
 "$SIPR" ping "$SRV" --count 0 >/dev/null 2>&1

@@ -29,7 +29,7 @@ sipp_uas() {
 sipp_uac() {
   local name=$1 scen=$2 target=$3
   shift 3
-  sipp "$target" -sf "$UA_DIR/$scen" -i 127.0.0.1 -p 0 -m 1 -nostdin \
+  sipp "$target" -sf "$UA_DIR/$scen" -i 127.0.0.1 -p "$(free_port)" -m 1 -nostdin \
     -timeout 30s -trace_msg -message_file "$WORK/$name.msg" \
     -trace_err -error_file "$WORK/$name.err" "$@" >"$WORK/$name.sipp" 2>&1 &
   SIPP_PID=$!

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 typedef struct ua_net {
   sipr_ua_t *ua;
@@ -41,6 +44,24 @@ static int net_send_response(void *ctx, const sipr_tp_src_t *src,
   return sipr_tp_send_response(n->tp, src, via, buf, len);
 }
 
+int ua_addr_is_local(const sipr_tp_addr_t *a) {
+  int fam = a->sa.ss_family;
+  if (fam != AF_INET && fam != AF_INET6)
+    return 0;
+  int fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return 0;
+  struct sockaddr_storage ss = a->sa;
+  if (fam == AF_INET)
+    ((struct sockaddr_in *)&ss)->sin_port = 0;
+  else
+    ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+  /* EADDRNOTAVAIL: not an address of this host. */
+  int ok = bind(fd, (struct sockaddr *)&ss, a->salen) == 0;
+  close(fd);
+  return ok;
+}
+
 static const sipr_tp_user_ops_t net_ops = {net_recv, net_closed, NULL};
 static const sipr_txn_tp_ops_t net_tp_ops = {net_send_request,
                                              net_send_response};
@@ -51,29 +72,33 @@ sipr_ua_t *sipr_ua_open(sipr_loop_t *loop, sipr_ua_cfg_t *cfg,
   ua_net_t *n = calloc(1, sizeof(*n));
   if (!n)
     return NULL;
-  n->tp = sipr_tp_new(loop, NULL, &net_ops, n);
-  if (!n->tp) {
-    free(n);
-    if (err && cap)
-      snprintf(err, cap, "cannot create the transport");
-    return NULL;
-  }
   char as[64];
-  sipr_tp_addr_t a = *local;
-  a.proto = SIPR_TP_UDP;
-  int rc = sipr_tp_listen(n->tp, &a);
-  const sipr_tp_addr_t *bound = rc == 0 ? sipr_tp_local(n->tp, 0) : NULL;
-  if (bound) {
+  const sipr_tp_addr_t *bound = NULL;
+  /* With port 0 the kernel picks the UDP port, which may be taken for
+   * TCP (another socket's connection): then again with another port. */
+  int tries = sipr_tp_addr_port(local) == 0 ? 16 : 1;
+  for (int t = 0; t < tries && !bound; t++) {
+    if (n->tp)
+      sipr_tp_free(n->tp);
+    n->tp = sipr_tp_new(loop, NULL, &net_ops, n);
+    if (!n->tp) {
+      free(n);
+      if (err && cap)
+        snprintf(err, cap, "transport: cannot create the transport");
+      return NULL;
+    }
+    sipr_tp_addr_t a = *local;
+    a.proto = SIPR_TP_UDP;
+    if (sipr_tp_listen(n->tp, &a) != 0 || !sipr_tp_local(n->tp, 0))
+      continue;
     /* §18.2.1 / §18.1.1: TCP on the same port, for responses that come
      * back over TCP and for requests over TCP. */
-    sipr_tp_addr_t t;
-    if (sipr_tp_addr_set(&t, SIPR_TP_TCP, SIPR_STR("0.0.0.0"), 0) == 0) {
-      t = *bound;
-      t.proto = SIPR_TP_TCP;
-      rc = sipr_tp_listen(n->tp, &t);
-    }
+    sipr_tp_addr_t tcp = *sipr_tp_local(n->tp, 0);
+    tcp.proto = SIPR_TP_TCP;
+    if (sipr_tp_listen(n->tp, &tcp) == 0)
+      bound = sipr_tp_local(n->tp, 0);
   }
-  if (rc || !bound) {
+  if (!bound) {
     if (err && cap)
       snprintf(err, cap, "transport: cannot bind %s",
                sipr_tp_addr_str(local, as, sizeof(as)));
@@ -94,7 +119,8 @@ sipr_ua_t *sipr_ua_open(sipr_loop_t *loop, sipr_ua_cfg_t *cfg,
   /* A wildcard address names no host a peer can reach: the caller's
    * cfg->host (an address of this machine) is written instead. */
   const char *given = cfg->host;
-  if (!given || (strcmp(host, "0.0.0.0") && strcmp(host, "::")))
+  int wildcard = !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+  if (!given || !wildcard)
     cfg->host = host;
   cfg->port = sipr_tp_addr_port(bound);
   sipr_ua_t *ua = sipr_ua_new(loop, cfg, &net_tp_ops, n, cb, user, err, cap);
@@ -105,6 +131,7 @@ sipr_ua_t *sipr_ua_open(sipr_loop_t *loop, sipr_ua_cfg_t *cfg,
     return NULL;
   }
   n->ua = ua;
+  ua->local_any = wildcard;
   ua->own_tp = n->tp;
   ua->own_net = n;
   return ua;

@@ -503,10 +503,14 @@ static void on_transport_error(void *user, sipr_txn_t *t) {
     creq_failed(r, 503, "transport error");
 }
 
+static void srv_req_gone(sipr_ua_t *ua, sipr_txn_t *st);
+
 static void on_terminated(void *user, sipr_txn_t *t) {
   sipr_ua_t *ua = user;
   sipr_txn_kind_t k = sipr_txn_kind(t);
   if (k == SIPR_TXN_IST || k == SIPR_TXN_NIST) {
+    if (k == SIPR_TXN_NIST)
+      srv_req_gone(ua, t);
     ua_call_txn_gone(ua, t);
     return;
   }
@@ -516,6 +520,65 @@ static void on_terminated(void *user, sipr_txn_t *t) {
   r->txn = NULL;
   if (r->kind == CREQ_CANCEL)
     ua_creq_free(r);
+}
+
+/* ---- UAS: §8.2.2.2, merged requests -------------------------------- */
+#define UA_MAX_SRV_REQS 4096
+
+static void srv_req_free(ua_srv_req_t *q) {
+  free(q->call_id);
+  free(q->from_tag);
+  free(q->method);
+  free(q);
+}
+
+/* The server transaction st ended: its request is no longer ongoing. */
+static void srv_req_gone(sipr_ua_t *ua, sipr_txn_t *st) {
+  for (ua_srv_req_t **pp = &ua->srv_reqs; *pp; pp = &(*pp)->next)
+    if ((*pp)->st == st) {
+      ua_srv_req_t *q = *pp;
+      *pp = q->next;
+      srv_req_free(q);
+      ua->nsrv_reqs--;
+      return;
+    }
+}
+
+/* §8.2.2.2: a request without a To tag whose From tag, Call-ID and CSeq
+ * match an ongoing transaction's request, but which is not that
+ * transaction's (it came by another path, e.g. a forking proxy): 1, and
+ * the caller answers 482. Otherwise the request is recorded while its
+ * transaction lives, and 0. */
+static int merged_request(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req) {
+  sipr_addr_t *from = sipr_msg_from(req);
+  sipr_cseq_t *cs = sipr_msg_cseq(req);
+  sipr_str_t cid = sipr_msg_call_id(req);
+  if (!from || !from->tag.p || !cs)
+    return 0;
+  for (ua_srv_req_t *q = ua->srv_reqs; q; q = q->next)
+    if (q->st != st && q->cseq == cs->seq &&
+        sipr_str_eq(sipr_str_cstr(q->call_id), cid) &&
+        sipr_str_eq(sipr_str_cstr(q->from_tag), from->tag) &&
+        sipr_str_eq(sipr_str_cstr(q->method), cs->method))
+      return 1;
+  if (ua->nsrv_reqs >= UA_MAX_SRV_REQS)
+    return 0;
+  ua_srv_req_t *q = calloc(1, sizeof(*q));
+  if (!q)
+    return 0;
+  q->st = st;
+  q->cseq = cs->seq;
+  q->call_id = ua_strndup(cid.p, cid.len);
+  q->from_tag = ua_strndup(from->tag.p, from->tag.len);
+  q->method = ua_strndup(cs->method.p, cs->method.len);
+  if (!q->call_id || !q->from_tag || !q->method) {
+    srv_req_free(q);
+    return 0;
+  }
+  q->next = ua->srv_reqs;
+  ua->srv_reqs = q;
+  ua->nsrv_reqs++;
+  return 0;
 }
 
 static void on_stray_ack(void *user, sipr_msg_t *ack,
@@ -603,6 +666,65 @@ static int check_require(sipr_ua_t *ua, sipr_txn_t *st, sipr_msg_t *req) {
   return bad || n;
 }
 
+/* ---- UAS: §8.2.2.1, the Request-URI ------------------------------------- */
+static int uri_port(const sipr_uri_t *u) {
+  return u->port >= 0 ? u->port : (u->scheme == SIPR_URI_SIPS ? 5061 : 5060);
+}
+
+/* Hosts as written: the same address when both are numeric ("[::1]" and
+ * "::1" alike), else equal ignoring case (§19.1.4). */
+static int same_host(sipr_str_t a, sipr_str_t b) {
+  sipr_tp_addr_t x, y;
+  if (sipr_tp_addr_set(&x, SIPR_TP_UDP, a, 0) == 0 &&
+      sipr_tp_addr_set(&y, SIPR_TP_UDP, b, 0) == 0)
+    return sipr_tp_addr_eq(&x, &y);
+  return sipr_str_caseeq(a, b);
+}
+
+/* User parts compared after unescaping, case-sensitively (§19.1.4). */
+static int same_user(sipr_str_t a, sipr_str_t b) {
+  char x[256], y[256];
+  if (!a.p || !b.p || a.len >= sizeof(x) || b.len >= sizeof(y))
+    return 0;
+  long n = sipr_unescape(a, x), m = sipr_unescape(b, y);
+  return n >= 0 && n == m && memcmp(x, y, (size_t)n) == 0;
+}
+
+/* §8.2.2.1: 1 when the Request-URI ru identifies an address we take
+ * requests for. The user part must be none (the device itself), the
+ * AOR's or the Contact's, or any with cfg.any_user; the host and port
+ * must be our Contact's, our Via address, the address the request
+ * arrived on (any address of this host when we listen on a wildcard),
+ * or the AOR's (a request no proxy retargeted to our Contact). */
+static int ruri_is_ours(sipr_ua_t *ua, const sipr_uri_t *ru,
+                        const sipr_tp_src_t *src) {
+  sipr_uri_t c, aor;
+  sipr_perr_t perr;
+  sipr_arena_reset(&ua->scratch);
+  int have_c = sipr_uri_parse(&ua->scratch, ua->contact, strlen(ua->contact),
+                              &c, &perr) == 0;
+  int have_aor = sipr_uri_parse(&ua->scratch, ua->from_uri,
+                                strlen(ua->from_uri), &aor, &perr) == 0;
+  int aor_user = have_aor && same_user(ru->user, aor.user);
+  if (!ua->any_user && ru->user.len && !aor_user &&
+      !(have_c && same_user(ru->user, c.user)))
+    return 0;
+  int port = uri_port(ru);
+  if (have_c && port == uri_port(&c) && same_host(ru->host, c.host))
+    return 1;
+  if (port == ua->port && same_host(ru->host, sipr_str_cstr(ua->host)))
+    return 1;
+  if (src && port == sipr_tp_addr_port(&src->local)) {
+    sipr_tp_addr_t h;
+    if (sipr_tp_addr_set(&h, src->local.proto, ru->host, port) == 0 &&
+        (sipr_tp_addr_eq(&h, &src->local) ||
+         (ua->local_any && ua_addr_is_local(&h))))
+      return 1;
+  }
+  return have_aor && (aor_user || ua->any_user) && port == uri_port(&aor) &&
+         same_host(ru->host, aor.host);
+}
+
 static void on_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
                        const sipr_tp_src_t *src) {
   sipr_ua_t *ua = user;
@@ -612,15 +734,11 @@ static void on_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
   }
   sipr_addr_t *to = sipr_msg_to(req);
   if (to && to->tag.p) {
-    /* §12.2.2: a request within a dialog. */
+    /* §12.2.2: a request within a dialog; its To tag (with the Call-ID
+     * and the From tag) must name one of our dialogs, else 481. Its
+     * Request-URI is the remote target the peer took from our Contact. */
     if (!ua_call_request(ua, st, req, src))
       ua_respond(ua, st, req, 481, NULL, NULL, NULL, NULL, NULL);
-    return;
-  }
-  /* §8.2.2.1: a Request-URI scheme we do not handle. */
-  sipr_uri_t *ru = sipr_msg_ruri(req);
-  if (!ru || (ru->scheme != SIPR_URI_SIP && ru->scheme != SIPR_URI_SIPS)) {
-    ua_respond(ua, st, req, 416, NULL, NULL, NULL, NULL, NULL);
     return;
   }
   /* §8.2.1 method inspection. */
@@ -639,6 +757,23 @@ static void on_request(void *user, sipr_txn_t *st, sipr_msg_t *req,
   default:
     ua_respond(ua, st, req, 405, NULL, NULL, "Allow: " UA_ALLOW "\r\n", NULL,
                NULL);
+    return;
+  }
+  /* §8.2.2.1: a Request-URI scheme we do not handle: 416; one that does
+   * not name us: 404. The To header field is not checked: a request
+   * whose To is not our identity (a call forwarded to us) is taken. */
+  sipr_uri_t *ru = sipr_msg_ruri(req);
+  if (!ru || (ru->scheme != SIPR_URI_SIP && ru->scheme != SIPR_URI_SIPS)) {
+    ua_respond(ua, st, req, 416, NULL, NULL, NULL, NULL, NULL);
+    return;
+  }
+  if (!ruri_is_ours(ua, ru, src)) {
+    ua_respond(ua, st, req, 404, NULL, NULL, NULL, NULL, NULL);
+    return;
+  }
+  /* §8.2.2.2 (INVITEs: ua_call_new_invite()). */
+  if (req->method_id != SIPR_METHOD_INVITE && merged_request(ua, st, req)) {
+    ua_respond(ua, st, req, 482, "Loop Detected", NULL, NULL, NULL, NULL);
     return;
   }
   if (check_require(ua, st, req))
@@ -724,6 +859,7 @@ sipr_ua_t *sipr_ua_new(sipr_loop_t *loop, const sipr_ua_cfg_t *cfg,
   ua->t1 = cfg->txn.t1 ? cfg->txn.t1 : 500;
   ua->t2 = cfg->txn.t2 ? cfg->txn.t2 : 4000;
   ua->follow_redirects = cfg->follow_redirects;
+  ua->any_user = cfg->any_user;
   if (check_uri(ua, "from", cfg->from, err, cap) ||
       (cfg->proxy && check_uri(ua, "proxy", cfg->proxy, err, cap)) ||
       (cfg->contact && check_uri(ua, "contact", cfg->contact, err, cap))) {
@@ -790,6 +926,11 @@ void sipr_ua_free(sipr_ua_t *ua) {
     sipr_ua_reg_free(ua->regs);
   while (ua->reqs)
     ua_creq_free(ua->reqs);
+  while (ua->srv_reqs) {
+    ua_srv_req_t *q = ua->srv_reqs;
+    ua->srv_reqs = q->next;
+    srv_req_free(q);
+  }
   if (ua->txl)
     sipr_txn_layer_free(ua->txl);
   if (ua->own_tp)
@@ -810,7 +951,26 @@ void sipr_ua_free(sipr_ua_t *ua) {
   free(ua);
 }
 
+/* The number of Via values of m, counting comma-separated ones. */
+static unsigned via_count(sipr_msg_t *m) {
+  unsigned n = 0;
+  for (sipr_hdr_t *h = m->first[SIPR_HDR_VIA]; h; h = h->next_same) {
+    if (sipr_hdr_parse(m, h, NULL) < 0 || !h->parsed) {
+      n++;
+      continue;
+    }
+    for (const sipr_via_t *v = h->parsed; v; v = v->next)
+      n++;
+  }
+  return n;
+}
+
 void sipr_ua_recv(sipr_ua_t *ua, sipr_msg_t *msg, const sipr_tp_src_t *src) {
+  /* §8.1.3.3: a response with more than one Via value was meant for
+   * someone else (a proxy forgot its Via, or it is misrouted): the UAC
+   * discards it. */
+  if (!msg->is_request && via_count(msg) > 1)
+    return;
   sipr_txn_layer_recv(ua->txl, msg, src);
 }
 

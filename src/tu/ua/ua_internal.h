@@ -138,6 +138,16 @@ struct sipr_ua_reg {
   void *arg;
 };
 
+/* §8.2.2.2: a non-INVITE request outside a dialog whose server
+ * transaction is alive, for merged-request detection (INVITEs are
+ * checked against the calls). */
+typedef struct ua_srv_req {
+  struct ua_srv_req *next;
+  sipr_txn_t *st;
+  char *call_id, *from_tag, *method;
+  uint32_t cseq;
+} ua_srv_req_t;
+
 struct sipr_ua {
   sipr_loop_t *loop;
   sipr_txn_layer_t *txl;
@@ -158,7 +168,11 @@ struct sipr_ua {
   char *user_agent;
   uint32_t t1, t2;
   int follow_redirects;
+  int any_user;  /* cfg.any_user (§8.2.2.1) */
+  int local_any; /* bound to a wildcard address (sipr_ua_open) */
   ua_creq_t *reqs;
+  ua_srv_req_t *srv_reqs;
+  unsigned nsrv_reqs;
   sipr_call_t *calls;
   sipr_ua_reg_t *regs;
   sipr_arena_t scratch;
@@ -201,6 +215,10 @@ int ua_build_response(sipr_ua_t *ua, sipr_buf_t *b, sipr_msg_t *req,
                       const char *extra, const char *ctype, const char *body);
 /* "Contact: <uri>\r\n" of the UA. */
 void ua_contact_line(sipr_ua_t *ua, sipr_buf_t *b);
+
+/* net.c: 1 when the numeric address a (port ignored) is one of this
+ * host's (a socket can be bound to it). */
+int ua_addr_is_local(const sipr_tp_addr_t *a);
 
 /* dialog.c */
 sipr_dlg_t *ua_dlg_new_uac(sipr_msg_t *resp, const ua_creq_t *inv);

@@ -1,6 +1,8 @@
 /* UA core tests (include/sipr/ua.h): requests, digest answers,
  * registration refresh, dialogs (RFC 3261 §12), INVITE on both sides
- * (§13), CANCEL (§9), BYE (§15), re-INVITE glare (§14), forked 2xx, SDP.
+ * (§13), CANCEL (§9), BYE (§15), re-INVITE glare (§14), forked 2xx, SDP,
+ * the UAS's Request-URI and To checks (§8.2.2.1), merged requests
+ * (§8.2.2.2), responses with two Via values (§8.1.3.3).
  * The real transaction layer runs on a fake clock; the transport is a fake
  * that keeps every message sent. */
 #include <setjmp.h>
@@ -630,6 +632,37 @@ static void test_forked_2xx(void **state) {
   assert_int_equal(count_ev(SIPR_UA_EV_ENDED), 0);
 }
 
+/* §12.1.2, §13.2.2.4: a forking proxy relays 180s of two branches (two
+ * To tags): two early dialogs; the branch that answers confirms its own,
+ * the other is left to end without a BYE. */
+static void test_forked_1xx(void **state) {
+  (void)state;
+  sipr_call_t *c = uac_call();
+  char inv[4096];
+  snprintf(inv, sizeof(inv), "%s", fx.sent[0].text);
+  feed(reply(inv, 180, "A", "Contact: <sip:bob@192.0.2.21>\r\n"));
+  feed(reply(inv, 180, "B", "Contact: <sip:bob@192.0.2.22>\r\n"));
+  assert_int_equal(count_ev(SIPR_UA_EV_PROGRESS), 2);
+  sipr_dlg_t *d = sipr_call_dialog(c);
+  assert_true(sipr_dlg_early(d));
+  assert_string_equal(sipr_dlg_remote_tag(d), "A");
+  /* A's 180 again (a retransmission or an update): no third dialog. */
+  feed(reply(inv, 180, "A", "Contact: <sip:bob@192.0.2.21>\r\n"));
+  feed(reply(inv, 200, "B", "Contact: <sip:bob@192.0.2.22>\r\n"));
+  assert_int_equal(count_ev(SIPR_UA_EV_ANSWERED), 1);
+  d = sipr_call_dialog(c);
+  assert_false(sipr_dlg_early(d));
+  assert_string_equal(sipr_dlg_remote_tag(d), "B");
+  assert_string_equal(sipr_dlg_remote_target(d), "sip:bob@192.0.2.22");
+  assert_int_equal(count_sent("ACK "), 1);
+  sipr_msg_t *ack = parse(last_sent("ACK "));
+  assert_true(ack->ruri_str.len &&
+              sipr_str_eq(ack->ruri_str, SIPR_STR("sip:bob@192.0.2.22")));
+  assert_non_null(strstr(hdr(ack, SIPR_HDR_TO), "tag=B"));
+  assert_int_equal(count_sent("BYE "), 0);
+  assert_int_equal(count_ev(SIPR_UA_EV_FORK_BYE), 0);
+}
+
 static void test_uac_cancel(void **state) {
   (void)state;
   sipr_call_t *c = uac_call();
@@ -905,6 +938,175 @@ static void test_uas_methods(void **state) {
   assert_int_equal(count_ev(SIPR_UA_EV_INCOMING), 0);
 }
 
+/* A MESSAGE to ruri with To to (outside a dialog). */
+static const char *mkmessage(const char *ruri, const char *to,
+                             const char *branch) {
+  static char buf[2048];
+  snprintf(buf, sizeof(buf),
+           "MESSAGE %s SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.20;branch=z9hG4bK%s\r\n"
+           "Max-Forwards: 70\r\nFrom: <sip:bob@example.net>;tag=x\r\n"
+           "To: <%s>\r\nCall-ID: %s\r\nCSeq: 1 MESSAGE\r\n"
+           "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
+           ruri, branch, to, branch);
+  return buf;
+}
+
+/* The status of the last response sent. */
+static unsigned last_status(void) {
+  return parse(fx.sent[fx.nsent - 1].text)->status;
+}
+
+/* §8.2.2.1: the Request-URI must name us (404 otherwise); the To header
+ * field need not. The UA is sip:alice@example.com with Contact
+ * sip:alice@192.0.2.10:5060. */
+static void test_uas_request_uri(void **state) {
+  (void)state;
+  static const struct {
+    const char *ruri;
+    unsigned status;
+  } cases[] = {
+      {"sip:alice@192.0.2.10", 200}, /* the Contact, default port */
+      {"sip:alice@192.0.2.10:5060;transport=udp", 200},
+      {"sip:%61lice@192.0.2.10:5060", 200}, /* compared unescaped */
+      {"sip:192.0.2.10:5060", 200},         /* the device itself */
+      {"sip:alice@example.com", 200},       /* the AOR, not retargeted */
+      {"sip:alice@EXAMPLE.com:5060", 200},
+      {"sip:carol@192.0.2.10", 404},      /* another user */
+      {"sip:Alice@192.0.2.10", 404},      /* users are case-sensitive */
+      {"sip:alice@192.0.2.10:5070", 404}, /* another port */
+      {"sip:alice@192.0.2.99", 404},      /* another host */
+      {"sip:alice@example.org", 404},     /* another domain */
+      {"sip:carol@example.com", 404},
+      {"tel:+12015550123", 416}, /* a scheme we do not serve */
+  };
+  unsigned msgs = 0;
+  for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char branch[16];
+    snprintf(branch, sizeof(branch), "ru%u", i);
+    feed(mkmessage(cases[i].ruri, "sip:alice@example.com", branch));
+    if (last_status() != cases[i].status)
+      fail_msg("%s: answered %u, want %u", cases[i].ruri, last_status(),
+               cases[i].status);
+    msgs += cases[i].status == 200;
+    assert_int_equal(count_ev(SIPR_UA_EV_MESSAGE), msgs);
+  }
+  /* A To that is not our identity (a forwarded request) is taken. */
+  feed(mkmessage("sip:alice@192.0.2.10", "sip:someone@example.org", "to1"));
+  assert_int_equal(last_status(), 200);
+  assert_int_equal(count_ev(SIPR_UA_EV_MESSAGE), msgs + 1);
+  /* An INVITE for another user: 404, no call. */
+  char inv[4096];
+  snprintf(inv, sizeof(inv), "%s", mkinvite("ru-i", 1, NULL, NULL));
+  memcpy(inv + 11, "carol", 5); /* "INVITE sip:alice@" -> carol */
+  feed(inv);
+  assert_int_equal(last_status(), 404);
+  assert_int_equal(count_ev(SIPR_UA_EV_INCOMING), 0);
+  /* The Request-URI check comes after method inspection (§8.2.1). */
+  feed("SUBSCRIBE sip:carol@192.0.2.10 SIP/2.0\r\n"
+       "Via: SIP/2.0/UDP 192.0.2.20;branch=z9hG4bKru-s\r\n"
+       "Max-Forwards: 70\r\nFrom: <sip:bob@example.net>;tag=x\r\n"
+       "To: <sip:carol@example.com>\r\nCall-ID: rs\r\nCSeq: 1 SUBSCRIBE\r\n"
+       "Event: presence\r\nContent-Length: 0\r\n\r\n");
+  assert_int_equal(last_status(), 405);
+
+  /* cfg.any_user: any user at our address, still not another host. */
+  sipr_ua_free(fx.ua);
+  sipr_ua_cfg_t cfg;
+  sipr_ua_cfg_default(&cfg);
+  cfg.from = "sip:alice@example.com";
+  cfg.host = "192.0.2.10";
+  cfg.port = 5060;
+  cfg.any_user = 1;
+  fx.ua = sipr_ua_new(fx.loop, &cfg, &tp_ops, NULL, on_event, NULL, NULL, 0);
+  assert_non_null(fx.ua);
+  feed(mkmessage("sip:carol@192.0.2.10", "sip:carol@example.com", "au1"));
+  assert_int_equal(last_status(), 200);
+  feed(mkmessage("sip:carol@192.0.2.99", "sip:carol@example.com", "au2"));
+  assert_int_equal(last_status(), 404);
+}
+
+/* §8.2.2.2: a MESSAGE that arrives twice by different paths (another
+ * branch, same From tag, Call-ID and CSeq) while the first one's
+ * transaction lives: 482, delivered once. */
+static void test_uas_merged_message(void **state) {
+  (void)state;
+  char m1[2048], m2[2048];
+  snprintf(m1, sizeof(m1), "%s",
+           mkmessage("sip:alice@192.0.2.10", "sip:alice@example.com", "mg1"));
+  snprintf(m2, sizeof(m2), "%s", m1);
+  memcpy(strstr(m2, "branch=z9hG4bKmg1"), "branch=z9hG4bKmg2", 17);
+  feed(m1);
+  assert_int_equal(last_status(), 200);
+  feed(m2);
+  assert_int_equal(last_status(), 482);
+  assert_int_equal(count_ev(SIPR_UA_EV_MESSAGE), 1);
+  /* A retransmission of the first is the transaction's: 200 again. */
+  feed(m1);
+  assert_int_equal(last_status(), 200);
+  assert_int_equal(count_ev(SIPR_UA_EV_MESSAGE), 1);
+  /* Once Timer J has ended the first transaction (64*T1) the request is
+   * no longer ongoing. */
+  advance(33000);
+  memcpy(strstr(m2, "branch=z9hG4bKmg2"), "branch=z9hG4bKmg3", 17);
+  feed(m2);
+  assert_int_equal(last_status(), 200);
+  assert_int_equal(count_ev(SIPR_UA_EV_MESSAGE), 2);
+}
+
+/* §8.2.2.1 / §12.2.2: within a dialog the To tag must be ours (481
+ * otherwise, and the call goes on); the To URI need not match. */
+static void test_uas_to_tag(void **state) {
+  (void)state;
+  const char *tag0 = uas_answered(NULL);
+  char tag[64], req[2048];
+  snprintf(tag, sizeof(tag), "%s", tag0);
+  feed(mkindlg("ACK", "t0", 10, tag));
+  assert_int_equal(count_ev(SIPR_UA_EV_ANSWERED), 1);
+  feed(mkindlg("BYE", "t1", 11, "0123456789abcdef"));
+  assert_int_equal(last_status(), 481);
+  assert_int_equal(count_ev(SIPR_UA_EV_ENDED), 0);
+  /* Right tag, another To URI: taken. */
+  snprintf(req, sizeof(req), "%s", mkindlg("INFO", "t2", 12, tag));
+  char *to = strstr(req, "To: <sip:alice@example.com>");
+  assert_non_null(to);
+  memcpy(to + 9, "zelda", 5);
+  feed(req);
+  assert_int_equal(last_status(), 200);
+  assert_true(sipr_str_eq(sipr_msg_to(parse(fx.sent[fx.nsent - 1].text))->tag,
+                          sipr_str_cstr(tag)));
+  feed(mkindlg("BYE", "t3", 13, tag));
+  assert_int_equal(last_status(), 200);
+  assert_int_equal(count_ev(SIPR_UA_EV_ENDED), 1);
+}
+
+/* §8.1.3.3: a response with more than one Via value is discarded. */
+static void test_response_two_vias(void **state) {
+  (void)state;
+  sipr_ua_req_opts_t o = {.method = "OPTIONS", .ruri = "sip:bob@192.0.2.20"};
+  assert_int_equal(sipr_ua_request(fx.ua, &o, NULL, NULL, NULL, 0), 0);
+  char ok[8192], bad[8192];
+  snprintf(ok, sizeof(ok), "%s", reply(fx.sent[0].text, 200, "t1", NULL));
+  /* A second Via header field... */
+  char *eol = strstr(strstr(ok, "\r\nVia: "), ";rport");
+  assert_non_null(eol);
+  eol = strstr(eol, "\r\n");
+  size_t head = (size_t)(eol - ok) + 2;
+  snprintf(bad, sizeof(bad),
+           "%.*sVia: SIP/2.0/UDP 192.0.2.99;branch=z9hG4bKo\r\n%s", (int)head,
+           ok, ok + head);
+  feed(bad);
+  assert_int_equal(count_ev(SIPR_UA_EV_RESPONSE), 0);
+  /* ... or a second value in the same one. */
+  snprintf(bad, sizeof(bad), "%.*s, SIP/2.0/UDP 192.0.2.99;branch=z9hG4bKo%s",
+           (int)(head - 2), ok, ok + head - 2);
+  feed(bad);
+  assert_int_equal(count_ev(SIPR_UA_EV_RESPONSE), 0);
+  feed(ok);
+  assert_int_equal(count_ev(SIPR_UA_EV_RESPONSE), 1);
+  assert_int_equal(last_ev(SIPR_UA_EV_RESPONSE)->status, 200);
+}
+
 /* Every RFC 4475 / RFC 5118 torture message that passes the checks the
  * transport makes is fed to a UA (as a request to it or a response to
  * it), then the UA is driven through its timers: it must answer or drop,
@@ -1027,6 +1229,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_invite_redirect, setup, teardown),
       cmocka_unit_test_setup_teardown(test_strict_route, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forked_2xx, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forked_1xx, setup, teardown),
       cmocka_unit_test_setup_teardown(test_uac_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_uas_2xx_until_ack, setup, teardown),
       cmocka_unit_test_setup_teardown(test_uas_no_ack_bye, setup, teardown),
@@ -1035,6 +1238,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_uas_cancel_and_merged, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_uas_methods, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_uas_request_uri, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_uas_to_tag, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_uas_merged_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_response_two_vias, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torture, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sdp, setup, teardown),
   };
