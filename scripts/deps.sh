@@ -8,7 +8,7 @@ PKGS=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # libraries
-  libjansson-dev libsqlite3-dev sqlite3 libssl-dev libfyaml-dev
+  libjansson-dev libsqlite3-dev sqlite3 libssl-dev libfyaml-dev libc-ares-dev
   # tests
   libcmocka-dev python3
   # parse benchmark peers

@@ -22,8 +22,11 @@
  *          tag) that follow our Route -> the Route / Request-URI
  *   §16.6  one copy per target: Request-URI, Max-Forwards, Record-Route
  *          (lr; two when the transport changes), our Via, next hop from
- *          Route / Request-URI (numeric hosts; a hostname is answered 502
- *          until the resolver exists), one client transaction each
+ *          Route / Request-URI (a numeric host, or a host name resolved
+ *          to A/AAAA records by the worker's resolver, RFC 3263 §4.2:
+ *          the branch waits for the answer; a name that does not resolve
+ *          counts as a 503 from that branch, §16.9), one client
+ *          transaction each
  *   §16.7  best response, 1xx (not 100) and every 2xx forwarded at once,
  *          6xx cancels the other branches, 401/407 challenges merged, 503
  *          sent as 500, 3xx forwarded (or, with recurse_3xx, its
@@ -55,6 +58,7 @@
 #include "sipr/base.h"
 #include "sipr/event.h"
 #include "sipr/msg.h"
+#include "sipr/resolve.h"
 #include "sipr/store.h"
 #include "sipr/transport.h"
 #include "sipr/txn.h"
@@ -76,12 +80,26 @@ typedef struct sipr_proxy_ops {
   /* A response forwarded statelessly to via (§18.2.2). */
   int (*send_response)(void *ctx, const sipr_via_t *via, const char *buf,
                        size_t len);
+  /* The calling worker's resolver (its answers come back on that
+   * worker's loop). NULL, or returning NULL: a next hop named by a host
+   * name fails that branch as a 503 (§16.9). */
+  sipr_res_t *(*resolver)(void *ctx);
 } sipr_proxy_ops_t;
 
 typedef enum sipr_proxy_fork {
   SIPR_FORK_PARALLEL = 0,
   SIPR_FORK_SEQUENTIAL
 } sipr_proxy_fork_t;
+
+/* When an edge proxy adds its Path to a REGISTER it relays (RFC 3327
+ * §5.2). */
+typedef enum sipr_proxy_path {
+  SIPR_PATH_SUPPORTED = 0, /* only when the UA said Supported: path */
+  SIPR_PATH_ALWAYS,        /* always (the registrar may then answer 420
+                              to a UA without support, §5.3) */
+  SIPR_PATH_REQUIRED       /* §5.2: with Supported: path, Path and
+                              Require: path; without, 421 to the UA */
+} sipr_proxy_path_t;
 
 typedef struct sipr_proxy_cfg {
   /* Domains served ("example.com", "host:port", "[v6]:port"; copied). */
@@ -104,6 +122,15 @@ typedef struct sipr_proxy_cfg {
   int recurse_3xx;          /* 1: the Contacts of a 3xx become new targets
                                (§16.5, §16.7 step 4); default 0: the 3xx is
                                a response like any other */
+  /* Edge proxy (RFC 3327): a REGISTER for a domain we do not serve is
+   * relayed to this registrar ("sip:host[:port][;transport=tcp]", a
+   * numeric host or a name; copied), the Request-URI kept, with our Path
+   * per edge_path; and a request that comes back along that Path (our
+   * Route carrying the user "path") is relayed to its Request-URI, as
+   * an in-dialog request following our Record-Route is. NULL: REGISTER
+   * always goes to the registrar of this server. */
+  const char *edge;
+  sipr_proxy_path_t edge_path;
   /* Routing rules in order (copied; see sipr_proxy_rule_check()). */
   const char *const *rules;
   size_t nrules;
@@ -128,7 +155,8 @@ void sipr_proxy_cfg_default(sipr_proxy_cfg_t *cfg);
  *              method=M[,M...]                 request method
  *              source=IP[/LEN]                 source network
  *   ACTION     location [fork=parallel|sequential]
- *              forward SIP-URI [stateless]     next hop (numeric host);
+ *              forward SIP-URI [stateless]     next hop (stateless: a
+ *                                              numeric host);
  *                                              the Request-URI is kept
  *              redirect SIP-URI                302 with that Contact
  *              reject CODE [REASON...]         CODE 300-699
@@ -141,6 +169,10 @@ void sipr_proxy_cfg_default(sipr_proxy_cfg_t *cfg);
  * (from sipr_proxy_on_request() the rule forwards statefully). Returns 0,
  * or SIPR_EINVAL with the reason in err. */
 int sipr_proxy_rule_check(const char *text, char *err, size_t errlen);
+
+/* Checks an edge registrar URI (cfg.edge): 0, or SIPR_EINVAL with the
+ * reason in err. */
+int sipr_proxy_edge_check(const char *uri, char *err, size_t errlen);
 
 /* Creates a proxy. cfg is copied; store (bindings, credentials) and auth
  * (may be NULL when cfg->auth is 0) are borrowed. NULL on failure (out of
@@ -155,7 +187,8 @@ void sipr_proxy_free(sipr_proxy_t *p);
 
 /* 1 when req is addressed to the server itself and belongs to the
  * registrar / UAS core: with no Route but our own, a REGISTER (the
- * registrar answers 404 for a domain it does not serve), or a request
+ * registrar answers 404 for a domain it does not serve; with cfg.edge,
+ * only a REGISTER for one of our domains or addresses), or a request
  * whose Request-URI has no user part and names us. src may be NULL. */
 int sipr_proxy_for_us(const sipr_proxy_t *p, sipr_msg_t *req,
                       const sipr_tp_src_t *src);

@@ -26,6 +26,16 @@
  *   rules:           ["CONDITIONS -> ACTION", ...]     routing rules in order
  *                    (include/sipr/proxy.h, sipr_proxy_rule_check()); a
  *                    bad rule is refused at start with its FILE:LINE
+ *   edge:            SIP-URI of a registrar            RFC 3327 edge proxy:
+ *                    REGISTERs for domains not ours are relayed there
+ *                    with our Path; requests coming back along it reach
+ *                    the UA (default none: the registrar here answers)
+ *   edge_path:       supported | always | required     default supported
+ *                    (Path only when the UA says Supported: path; always;
+ *                    or Require: path, and 421 to a UA without support)
+ *   dns_servers:     "IP[:PORT],..." ([v6]:PORT)       name servers for next
+ *                    hops named by host names (RFC 3263; A/AAAA today);
+ *                    default resolv.conf's; /etc/hosts is read first
  *   workers:         N (0: number of cores)            default 0
  *   expires_min:     seconds                           default 60
  *   expires_default: seconds                           default 3600
@@ -134,6 +144,9 @@ typedef struct sipr_server_cfg {
   int recurse_3xx;               /* 1: proxy recurses on 3xx Contacts */
   char rules[SIPR_SERVER_MAX_RULES][SIPR_SERVER_RULE_LEN];
   unsigned nrules;
+  char dns_servers[SIPR_SERVER_PATH_LEN]; /* "" : resolv.conf's */
+  char edge[SIPR_SERVER_PATH_LEN]; /* RFC 3327 edge: registrar URI, or "" */
+  int edge_path;                 /* sipr_proxy_path_t */
   unsigned workers;              /* 0: number of online CPUs */
   uint32_t expires_min, expires_default, expires_max;
   sipr_log_level_t log_level;

@@ -244,6 +244,38 @@ int sipr_server_cfg_set(sipr_server_cfg_t *cfg, const char *key,
     cfg->timer_c = (uint32_t)n;
     return 0;
   }
+  if (strcmp(key, "edge") == 0) {
+    char why[256];
+    if (strlen(v) >= sizeof cfg->edge)
+      return fail(err, errlen, "edge URI too long");
+    if (sipr_proxy_edge_check(v, why, sizeof why))
+      return fail(err, errlen, "%s", why);
+    snprintf(cfg->edge, sizeof cfg->edge, "%s", v);
+    return 0;
+  }
+  if (strcmp(key, "edge_path") == 0) {
+    if (strcmp(v, "supported") == 0)
+      cfg->edge_path = SIPR_PATH_SUPPORTED;
+    else if (strcmp(v, "always") == 0)
+      cfg->edge_path = SIPR_PATH_ALWAYS;
+    else if (strcmp(v, "required") == 0)
+      cfg->edge_path = SIPR_PATH_REQUIRED;
+    else
+      return fail(err, errlen,
+                  "bad edge_path '%s' (want supported, always or required)", v);
+    return 0;
+  }
+  if (strcmp(key, "dns_servers") == 0) {
+    size_t l = strlen(v);
+    if (!l || l >= sizeof cfg->dns_servers ||
+        strspn(v, "0123456789abcdefABCDEF.:,[] ") != l)
+      return fail(err, errlen,
+                  "bad dns_servers '%s' (want IP[:PORT],... with IPv6 in "
+                  "brackets when a port follows)",
+                  v);
+    snprintf(cfg->dns_servers, sizeof cfg->dns_servers, "%s", v);
+    return 0;
+  }
   if (strcmp(key, "workers") == 0) {
     if (parse_uint(v, 256, &n))
       return fail(err, errlen,
@@ -350,7 +382,7 @@ static const char *scalar(struct fy_node *n, char *buf, size_t cap) {
 static const char *const known_keys[] = {
     "listen", "domains", "domain", "store", "auth", "auth_algorithms", "realm",
     "mode", "fork", "fork_timeout", "timer_c", "recurse_3xx", "rules",
-    "workers",
+    "edge", "edge_path", "dns_servers", "workers",
     "expires_min", "expires_default", "expires_max", "log_level", "log_format"};
 
 static int known_key(const char *k) {

@@ -38,6 +38,7 @@
 #include "sipr/auth.h"
 #include "sipr/proxy.h"
 #include "sipr/registrar.h"
+#include "sipr/resolve.h"
 #include "sipr/stack.h"
 #include "sipr/store.h"
 
@@ -66,6 +67,11 @@ typedef struct server {
   atomic_uint npgens;
   sipr_registrar_t *gens[MAX_GENS];
   atomic_uint ngens;
+  /* One resolver per worker (its loop watches the resolver's sockets),
+   * for next hops named by host names; gone (NULL to the proxy) once the
+   * workers have stopped. */
+  sipr_res_t *res[SIPR_STACK_MAX_WORKERS];
+  atomic_int res_live;
   /* the host's addresses, served as domains when listening on 0.0.0.0/:: */
   char host_addrs[MAX_HOST_ADDRS][INET6_ADDRSTRLEN + 2];
   unsigned nhost_addrs;
@@ -292,6 +298,12 @@ static sipr_loop_t *px_loop(void *ctx) {
   return w >= 0 ? sipr_stack_loop(s->stack, (unsigned)w) : NULL;
 }
 
+static sipr_res_t *px_resolver(void *ctx) {
+  server_t *s = ctx;
+  int w = sipr_stack_current(s->stack);
+  return w >= 0 && atomic_load(&s->res_live) ? s->res[w] : NULL;
+}
+
 static int px_send(void *ctx, const sipr_tp_addr_t *dest, const char *buf,
                    size_t len) {
   server_t *s = ctx;
@@ -342,10 +354,13 @@ static sipr_proxy_t *make_proxy(server_t *s, const sipr_server_cfg_t *cfg) {
   pc.fork_timeout_ms = cfg->fork_timeout * 1000u;
   pc.timer_c_ms = cfg->timer_c * 1000u;
   pc.recurse_3xx = cfg->recurse_3xx;
+  pc.edge = cfg->edge[0] ? cfg->edge : NULL;
+  pc.edge_path = (sipr_proxy_path_t)cfg->edge_path;
   pc.ops.layer = px_layer;
   pc.ops.loop = px_loop;
   pc.ops.send = px_send;
   pc.ops.send_response = px_send_response;
+  pc.ops.resolver = px_resolver;
   pc.ops_ctx = s;
   const char *rules[SIPR_SERVER_MAX_RULES];
   for (unsigned i = 0; i < cfg->nrules; i++)
@@ -424,6 +439,22 @@ static int build(server_t *s) {
   sipr_stack_set_refused(s->stack, on_refused, s);
   for (unsigned w = 0; w < sipr_stack_workers(s->stack); w++)
     sipr_txn_layer_set_stateless(sipr_stack_txn(s->stack, w), tu_stateless, s);
+  /* Made before the workers run; each is used on its worker's thread
+   * only (c-ares opens its sockets at the first lookup). */
+  sipr_res_cfg_t resc;
+  sipr_res_cfg_default(&resc);
+  resc.servers = s->cfg.dns_servers[0] ? s->cfg.dns_servers : NULL;
+  for (unsigned w = 0; w < sipr_stack_workers(s->stack); w++) {
+    s->res[w] = sipr_res_new(sipr_stack_loop(s->stack, w), &resc);
+    if (!s->res[w]) {
+      sipr_log(SIPR_LOG_ERROR, "cannot create the DNS resolver (c-ares: "
+                               "out of memory, no resolv.conf, or bad "
+                               "dns_servers '%s')",
+               s->cfg.dns_servers);
+      return -1;
+    }
+  }
+  atomic_store(&s->res_live, 1);
   for (unsigned i = 0; i < s->cfg.nlisten; i++) {
     sipr_tp_addr_t a;
     sipr_tp_addr_parse(s->cfg.listen[i], &a); /* checked with the config */
@@ -445,6 +476,14 @@ static int build(server_t *s) {
 static void teardown(server_t *s) {
   if (s->stack)
     sipr_stack_stop(s->stack);
+  /* The workers have stopped: the resolvers go before the loops they
+   * watch (lookups in progress are dropped; jobs still queued see no
+   * resolver and fail such branches). */
+  atomic_store(&s->res_live, 0);
+  for (unsigned w = 0; w < SIPR_STACK_MAX_WORKERS; w++) {
+    sipr_res_free(s->res[w]);
+    s->res[w] = NULL;
+  }
   if (s->store)
     sipr_store_close(s->store);
   if (s->stack)
@@ -526,6 +565,13 @@ static void banner(server_t *s) {
                                    "rule(s))",
                     c->fork_sequential ? "sequential" : "parallel",
                     c->timer_c, c->nrules);
+  if (c->edge[0] && c->mode != SIPR_MODE_REDIRECT)
+    sipr__log_force(SIPR_LOG_INFO, "edge: REGISTERs for other domains go to "
+                                   "%s with our Path (RFC 3327; %s)",
+                    c->edge,
+                    c->edge_path == SIPR_PATH_ALWAYS     ? "always"
+                    : c->edge_path == SIPR_PATH_REQUIRED ? "required"
+                                                         : "when supported");
   sipr__log_force(SIPR_LOG_INFO, "expires: min %u, default %u, max %u",
                   c->expires_min, c->expires_default, c->expires_max);
   sipr__log_force(SIPR_LOG_INFO, "log: level %s, format %s",
@@ -572,6 +618,9 @@ static void reload(server_t *s) {
     sipr_log(SIPR_LOG_WARN, "reload: store changed to %s; it takes effect at "
                             "the next start (still %s)",
              n.store, c->store);
+  if (strcmp(n.dns_servers, c->dns_servers) != 0)
+    sipr_log(SIPR_LOG_WARN, "reload: dns_servers changed; takes effect at "
+                            "the next start");
   if (n.workers != c->workers)
     sipr_log(SIPR_LOG_WARN, "reload: workers changed; takes effect at the "
                             "next start");
@@ -586,6 +635,7 @@ static void reload(server_t *s) {
   if (!rules_same || n.fork_sequential != c->fork_sequential ||
       n.fork_timeout != c->fork_timeout || n.timer_c != c->timer_c ||
       n.recurse_3xx != c->recurse_3xx || n.auth != c->auth ||
+      strcmp(n.edge, c->edge) != 0 || n.edge_path != c->edge_path ||
       !same_list((const char (*)[SIPR_SERVER_NAME_LEN])n.domains, n.ndomains,
                  (const char (*)[SIPR_SERVER_NAME_LEN])c->domains,
                  c->ndomains)) {
@@ -608,6 +658,8 @@ static void reload(server_t *s) {
       c->fork_timeout = n.fork_timeout;
       c->timer_c = n.timer_c;
       c->recurse_3xx = n.recurse_3xx;
+      memcpy(c->edge, n.edge, sizeof c->edge);
+      c->edge_path = n.edge_path;
     }
   }
   int algs_same = n.nauth_algs == c->nauth_algs;

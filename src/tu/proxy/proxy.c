@@ -51,13 +51,26 @@ struct sipr_proxy {
   sipr_auth_server_t *auth;
   px_rule_t *rules;
   size_t nrules;
-  pthread_mutex_t mu; /* the list of contexts (freed at the end) */
+  char *edge;         /* RFC 3327 edge: the registrar's URI, or NULL */
+  pthread_mutex_t mu; /* the list of contexts (freed at the end), acks */
+  struct px_ack_wait *acks; /* ACKs waiting for their next hop's name */
   struct px_req *live;
   _Atomic uint64_t st_requests, st_forwarded, st_stateless, st_active;
   _Atomic uint64_t st_by_class[7];
 };
 
 struct px_req;
+
+/* An ACK for a 2xx (forwarded statelessly, §16.11) whose next hop is a
+ * host name being looked up: a copy of it until the answer comes. */
+typedef struct px_ack_wait {
+  struct px_ack_wait *prev, *next;
+  sipr_proxy_t *p;
+  sipr_tp_src_t src;
+  int has_src;
+  size_t len;
+  char buf[];
+} px_ack_wait_t;
 
 typedef struct px_branch {
   uint32_t magic;
@@ -74,6 +87,12 @@ typedef struct px_branch {
   sipr_tp_addr_t dest;
   int provisional, cancel_pending, cancel_sent;
   sipr_timer_t timer_c; /* §16.8 */
+  /* A next hop named by a host name (RFC 3263 §4.2, A/AAAA): the lookup
+   * in progress (it counts in rq->live), then its addresses. */
+  sipr_res_query_t *lookup;
+  int resolving;
+  size_t nres;
+  sipr_tp_addr_t res[SIPR_RES_MAX_ADDRS];
 } px_branch_t;
 
 typedef struct px_req {
@@ -87,6 +106,8 @@ typedef struct px_req {
   size_t req_len;
   sipr_tp_src_t src;
   int invite, record_route;
+  int add_path;        /* RFC 3327 §5.2: our Path on the REGISTER relayed */
+  int require_path;    /* and Require: path */
   sipr_proxy_fork_t fork;
   char loop_hash[9];
   px_branch_t br[PX_MAX_BRANCHES];
@@ -276,8 +297,8 @@ static int uri_domain_ours(const sipr_proxy_t *p, const sipr_uri_t *u) {
 }
 
 /* §16.6 step 7: the address of a next-hop URI (maddr, transport, port).
- * SIPR_ENOENT: a hostname (no resolver yet); SIPR_EINVAL: a transport we
- * cannot use. */
+ * SIPR_ENOENT: a host name, to be resolved (branch_resolve());
+ * SIPR_EINVAL: a transport we cannot use. */
 static int uri_dest(const sipr_uri_t *u, sipr_tp_addr_t *out) {
   if (u->scheme != SIPR_URI_SIP && u->scheme != SIPR_URI_SIPS)
     return SIPR_EINVAL;
@@ -317,6 +338,26 @@ void sipr_proxy_cfg_default(sipr_proxy_cfg_t *cfg) {
   cfg->timer_c_ms = 185000; /* §16.8: greater than 3 minutes */
   cfg->fork_timeout_ms = 20000;
   cfg->max_branches = 12;
+}
+
+int sipr_proxy_edge_check(const char *uri, char *err, size_t errlen) {
+  const char *why = NULL;
+  sipr_arena_t a;
+  sipr_arena_init(&a, NULL, 0, 1 << 16);
+  sipr_uri_t u;
+  sipr_perr_t perr;
+  if (!uri || sipr_uri_parse(&a, uri, strlen(uri), &u, &perr))
+    why = "not a URI";
+  else if (u.scheme != SIPR_URI_SIP && u.scheme != SIPR_URI_SIPS)
+    why = "not a sip: or sips: URI";
+  else if (uri_proto(&u) != SIPR_TP_UDP && uri_proto(&u) != SIPR_TP_TCP)
+    why = "a transport other than udp or tcp";
+  sipr_arena_free(&a);
+  if (!why)
+    return 0;
+  if (err && errlen)
+    snprintf(err, errlen, "edge registrar '%s': %s", uri ? uri : "", why);
+  return SIPR_EINVAL;
 }
 
 static int add_domain(sipr_proxy_t *p, const char *text) {
@@ -405,6 +446,10 @@ sipr_proxy_t *sipr_proxy_new(const sipr_proxy_cfg_t *cfg, sipr_store_t *store,
       goto fail;
   for (size_t i = 0; i < cfg->nlocals && i < PX_MAX_LOCALS; i++)
     p->locals[p->nlocals++] = cfg->locals[i];
+  p->cfg.edge = NULL;
+  if (cfg->edge && (sipr_proxy_edge_check(cfg->edge, NULL, 0) ||
+                    !(p->edge = strdup(cfg->edge))))
+    goto fail;
   p->cfg.rules = NULL;
   p->cfg.nrules = 0;
   if (cfg->nrules) {
@@ -449,8 +494,14 @@ void sipr_proxy_free(sipr_proxy_t *p) {
   for (size_t i = 0; i < p->nrules; i++)
     sipr__px_rule_free(&p->rules[i]);
   free(p->rules);
+  while (p->acks) { /* their resolvers are gone: no answer will come */
+    px_ack_wait_t *w = p->acks;
+    p->acks = w->next;
+    free(w);
+  }
   free(p->realm);
   free(p->advertise);
+  free(p->edge);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }
@@ -505,10 +556,10 @@ int sipr_proxy_for_us(const sipr_proxy_t *p, sipr_msg_t *req,
     if (!uri_is_me(p, &routes[i]->uri))
       return 0; /* someone else's Route: proxy it (§16.4) */
   /* §10.3 step 1: REGISTER is the registrar's, which answers 404 for a
-   * domain it does not serve (relaying REGISTER to other registrars is
-   * not offered). */
+   * domain it does not serve; an edge proxy (RFC 3327) relays those to
+   * its registrar instead. */
   if (req->method_id == SIPR_METHOD_REGISTER)
-    return 1;
+    return !p->edge || uri_domain_ours(p, u) || uri_is_me(p, u);
   int ours = uri_domain_ours(p, u) || uri_is_me(p, u);
   return ours && (!u->user.p || u->user.len == 0);
 }
@@ -690,6 +741,76 @@ static void timer_c_fired(sipr_loop_t *loop, void *arg) {
   rq_maybe_finish(b->rq);
 }
 
+static int branch_start(px_req_t *rq, px_branch_t *b);
+
+/* Of the addresses a lookup gave, the first we have a local address for
+ * (a next hop of the other IP family is of no use to a proxy listening on
+ * one only). 0, or SIPR_EAGAIN when none fits. */
+static int branch_pick(px_req_t *rq, px_branch_t *b) {
+  for (size_t i = 0; i < b->nres; i++)
+    if (pick_local(rq->p, &b->res[i], &rq->src.local)) {
+      b->dest = b->res[i];
+      return 0;
+    }
+  return SIPR_EAGAIN;
+}
+
+/* The answer to a branch's lookup, on the worker that owns the request
+ * (the lookup was made on its loop). */
+static void on_resolved(void *arg, int err, const sipr_tp_addr_t *addrs,
+                        size_t n) {
+  px_branch_t *b = arg;
+  px_req_t *rq = b->rq;
+  b->lookup = NULL;
+  b->resolving = 0;
+  rq->live--;
+  if (rq->final_sent || rq->cancelled || rq->got_6xx) {
+    /* the search ended while we waited: this branch never starts */
+    branch_done(b, 487, NULL, "Request Terminated");
+  } else if (err) {
+    /* §16.9: as if the next hop had answered 503 */
+    branch_done(b, 503, NULL,
+                err == SIPR_ENOENT ? "Next Hop Not Found In DNS"
+                                   : "Next Hop DNS Lookup Failed");
+  } else {
+    b->nres = n < SIPR_RES_MAX_ADDRS ? n : SIPR_RES_MAX_ADDRS;
+    memcpy(b->res, addrs, b->nres * sizeof b->res[0]);
+    branch_start(rq, b); /* as for a numeric host now */
+  }
+  rq_maybe_finish(rq);
+  rq_maybe_free(rq);
+}
+
+/* RFC 3263 §4.2 (its last step, A/AAAA only for now): the addresses of a
+ * next hop whose host is a name, with the URI's transport and port (the
+ * transport's default when absent). 0: b->dest set; 1: the lookup is in
+ * progress (on_resolved() goes on); SIPR_ENOENT: the name does not
+ * resolve; SIPR_EAGAIN: no address of a family we listen on; another
+ * negative code: no resolver or the lookup failed. */
+static int branch_resolve(px_req_t *rq, px_branch_t *b, const sipr_uri_t *hop) {
+  sipr_proxy_t *p = rq->p;
+  if (b->nres) /* answered earlier (this is the answer's branch_start()) */
+    return branch_pick(rq, b);
+  sipr_res_t *res =
+      p->cfg.ops.resolver ? p->cfg.ops.resolver(p->cfg.ops_ctx) : NULL;
+  if (!res)
+    return SIPR_EIO;
+  sipr_str_t host = hop->maddr.p ? hop->maddr : hop->host;
+  size_t n = 0;
+  int rc = sipr_res_lookup(res, host, uri_proto(hop), hop->port, b->res, &n,
+                           on_resolved, b, &b->lookup);
+  if (rc == 1) {
+    b->resolving = 1;
+    b->started = 1; /* pending: the response context waits for it */
+    rq->live++;     /* the context outlives the lookup */
+    return 1;
+  }
+  if (rc)
+    return rc;
+  b->nres = n;
+  return branch_pick(rq, b);
+}
+
 /* Next-hop URI text: the first Route of m (path added for this branch
  * first), else the Request-URI. */
 static int branch_start(px_req_t *rq, px_branch_t *b) {
@@ -763,9 +884,21 @@ static int branch_start(px_req_t *rq, px_branch_t *b) {
     goto fail;
   rc = uri_dest(&hop, &b->dest);
   if (rc == SIPR_ENOENT) {
-    fail_status = 502;
-    fail_reason = "Next Hop Hostname Not Resolved (Numeric Hosts Only)";
-    goto fail;
+    rc = branch_resolve(rq, b, &hop);
+    if (rc == 1) { /* forwarded when the answer comes (on_resolved()) */
+      sipr_buf_free(&out);
+      sipr_arena_free(&a);
+      return 0;
+    }
+    if (rc) {
+      /* §16.9: a next hop that cannot be reached: as if it answered 503
+       * (sent upstream as 500 when it is the best response, §16.7). */
+      fail_status = 503;
+      fail_reason = rc == SIPR_ENOENT ? "Next Hop Not Found In DNS"
+                    : rc == SIPR_EAGAIN ? "No Local Address For Next Hop"
+                                        : "Next Hop DNS Lookup Failed";
+      goto fail;
+    }
   }
   if (rc) {
     fail_status = 502;
@@ -780,7 +913,7 @@ static int branch_start(px_req_t *rq, px_branch_t *b) {
     goto fail;
   memcpy(branch + bl - 8, rq->loop_hash, 8);
   sipr_edits_t base = ed;
-  char host[PX_HOST_LEN], rr1[160], rr2[160], via[200];
+  char host[PX_HOST_LEN], rr1[160], rr2[160], via[200], pathv[1200];
   for (int pass = 0;; pass++) {
     ed = base;
     const sipr_tp_addr_t *out_local = pick_local(p, &b->dest, &rq->src.local);
@@ -814,6 +947,26 @@ static int branch_start(px_req_t *rq, px_branch_t *b) {
     /* RFC 3327 §5.3: the binding's Path becomes the route. */
     if (b->path && sipr_edit_add_header(&ed, "Route", sipr_str_cstr(b->path)))
       goto fail;
+    /* RFC 3327 §5.2: our URI as the topmost Path value, facing the
+     * registrar (requests for the UA come back to it), with lr; the
+     * Path values already there follow in their order, in one field. */
+    if (rq->add_path) {
+      int n = snprintf(pathv, sizeof pathv, "<sip:path@%s:%d%s;lr>", host,
+                       oport,
+                       out_local->proto == SIPR_TP_TCP ? ";transport=tcp" : "");
+      for (sipr_hdr_t *h = m->first[SIPR_HDR_PATH]; h; h = h->next_same) {
+        if (n < 0 || (size_t)n + h->value.len + 3 > sizeof pathv)
+          goto fail;
+        n += snprintf(pathv + n, sizeof pathv - (size_t)n, ", %.*s",
+                      SIPR_STR_ARG(h->value));
+        if (sipr_edit_remove_header(&ed, h))
+          goto fail;
+      }
+      if (sipr_edit_add_header(&ed, "Path", sipr_str_cstr(pathv)) ||
+          (rq->require_path &&
+           sipr_edit_add_header(&ed, "Require", SIPR_STR("path"))))
+        goto fail;
+    }
     snprintf(via, sizeof via, "SIP/2.0/%s %s:%d;branch=%s",
              sipr_tp_proto_name(b->dest.proto), host, oport, branch);
     if (sipr_edit_prepend_via(&ed, sipr_str_cstr(via)))
@@ -939,6 +1092,16 @@ static unsigned start_next_group(px_req_t *rq) {
 /* §9.1: a CANCEL for one branch, once it has had a provisional. */
 static void branch_cancel(px_branch_t *b) {
   px_req_t *rq = b->rq;
+  if (b->resolving) {
+    /* still looking its next hop up: it never starts (the caller then
+     * checks whether the request is finished) */
+    sipr_res_cancel(b->lookup);
+    b->lookup = NULL;
+    b->resolving = 0;
+    rq->live--;
+    branch_done(b, 487, NULL, "Request Terminated");
+    return;
+  }
   if (!rq->invite || b->done || !b->ct || b->cancel_sent)
     return;
   if (!sipr_txn_can_cancel(b->ct)) {
@@ -1592,12 +1755,17 @@ void sipr_proxy_on_request(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
     strict_in = 1; /* it followed a Record-Route of ours */
   }
   /* §16.4: our own Route values (two when we record-routed twice). */
-  int ri = 0, our_route = strict_in;
+  int ri = 0, our_route = strict_in, path_route = 0;
   while (ri < nr && ri < 4 && uri_is_me(p, &routes[ri]->uri)) {
     if (sipr_edit_remove_top_route(&ed)) {
       respond(p, st, req, 500, NULL, NULL);
       return;
     }
+    /* RFC 3327 §5.4: the Path we put on a REGISTER, preloaded by the home
+     * proxy on a request for the UA */
+    if (routes[ri]->uri.user.len == 4 &&
+        memcmp(routes[ri]->uri.user.p, "path", 4) == 0)
+      path_route = 1;
     ri++;
     our_route = 1;
   }
@@ -1655,6 +1823,32 @@ void sipr_proxy_on_request(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
     }
   }
 
+  /* RFC 3327 §5.2: an edge proxy relays a REGISTER for a domain it does
+   * not serve to its registrar (no rule took it), with its Path when the
+   * UA supports the extension or the operator wants it anyway. */
+  int add_path = 0, require_path = 0;
+  if (!hop && p->edge && req->method_id == SIPR_METHOD_REGISTER &&
+      !in_dialog && !route_left && !p->cfg.redirect &&
+      !uri_domain_ours(p, target) && !uri_is_me(p, target)) {
+    int supported = 0;
+    for (sipr_hdr_t *h = req->first[SIPR_HDR_SUPPORTED]; h && !supported;
+         h = h->next_same) {
+      sipr_perr_t err;
+      if (sipr_hdr_parse(req, h, &err) < 0)
+        continue;
+      for (const sipr_token_t *t = h->parsed; t; t = t->next)
+        if (SIPR_STR_CASEEQ_LIT(t->value, "path"))
+          supported = 1;
+    }
+    if (p->cfg.edge_path == SIPR_PATH_REQUIRED && !supported) {
+      respond(p, st, req, 421, NULL, "Require: path\r\n");
+      return;
+    }
+    add_path = supported || p->cfg.edge_path == SIPR_PATH_ALWAYS;
+    require_path = supported && p->cfg.edge_path == SIPR_PATH_REQUIRED;
+    hop = p->edge;
+  }
+
   /* §16.5: targets. */
   int64_t now = p->cfg.wall_now(p->cfg.wall_ctx);
   sipr_binding_list_t bl;
@@ -1700,8 +1894,9 @@ void sipr_proxy_on_request(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
     }
     location = 1;
   } else {
-    /* Never an open relay: other domains for our own users only. */
-    if (!local_user) {
+    /* Never an open relay: other domains for our own users only, or
+     * (edge) requests for a UA that came back along our Path. */
+    if (!local_user && !(p->edge && path_route && !route_left)) {
       respond(p, st, req, 403, "Relaying Denied", NULL);
       return;
     }
@@ -1738,6 +1933,8 @@ void sipr_proxy_on_request(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
                                     req->method_id == SIPR_METHOD_SUBSCRIBE ||
                                     req->method_id == SIPR_METHOD_REFER);
   rq->fork = fork;
+  rq->add_path = add_path;
+  rq->require_path = require_path;
   memcpy(rq->loop_hash, hash, 9);
   sipr_buf_init(&rq->chal);
   sipr_timer_init(&rq->fork_timer, fork_timer_fired, rq);
@@ -1901,9 +2098,97 @@ void sipr_proxy_txn_terminated(sipr_proxy_t *p, sipr_txn_t *t) {
 
 /* ---- stateless parts (§16.11) --------------------------------------------- */
 
+static void stray_ack(sipr_proxy_t *p, sipr_msg_t *ack,
+                      const sipr_tp_src_t *src, const sipr_tp_addr_t *res,
+                      size_t nres);
+
+static void ack_unlink(px_ack_wait_t *w) {
+  sipr_proxy_t *p = w->p;
+  pthread_mutex_lock(&p->mu);
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    p->acks = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* The answer for a waiting ACK (on the worker that received it). */
+static void ack_resolved(void *arg, int err, const sipr_tp_addr_t *addrs,
+                         size_t n) {
+  px_ack_wait_t *w = arg;
+  ack_unlink(w);
+  if (!err && n) {
+    sipr_arena_t a;
+    sipr_arena_init(&a, NULL, 0, 1 << 20);
+    sipr_msg_t *m = NULL;
+    sipr_perr_t perr;
+    if (sipr_msg_parse(&a, w->buf, w->len, SIPR_PARSE_DATAGRAM, &m, &perr) ==
+            0 &&
+        sipr_msg_check(m, &perr) == 0)
+      stray_ack(w->p, m, w->has_src ? &w->src : NULL, addrs, n);
+    sipr_arena_free(&a);
+  }
+  free(w); /* a name that does not resolve: the ACK is lost, as over a
+              lossy network (the UAS retransmits its 2xx, §13.3.1.4) */
+}
+
+/* The next hop of a stateless ACK named by a host name: 0 with *dest set
+ * (answered now), 1 when a copy waits for the answer, <0 to drop it. */
+static int ack_resolve(sipr_proxy_t *p, sipr_msg_t *ack,
+                       const sipr_tp_src_t *src, const sipr_uri_t *hop,
+                       sipr_tp_addr_t *dest) {
+  sipr_res_t *res =
+      p->cfg.ops.resolver ? p->cfg.ops.resolver(p->cfg.ops_ctx) : NULL;
+  if (!res)
+    return SIPR_EIO;
+  px_ack_wait_t *w = malloc(sizeof *w + ack->len);
+  if (!w)
+    return SIPR_ENOMEM;
+  memset(w, 0, sizeof *w);
+  w->p = p;
+  if (src) {
+    w->src = *src;
+    w->has_src = 1;
+  }
+  w->len = ack->len;
+  memcpy(w->buf, ack->buf, ack->len);
+  sipr_tp_addr_t addrs[SIPR_RES_MAX_ADDRS];
+  size_t n = 0;
+  sipr_str_t host = hop->maddr.p ? hop->maddr : hop->host;
+  pthread_mutex_lock(&p->mu);
+  w->next = p->acks;
+  if (w->next)
+    w->next->prev = w;
+  p->acks = w;
+  pthread_mutex_unlock(&p->mu);
+  int rc = sipr_res_lookup(res, host, uri_proto(hop), hop->port, addrs, &n,
+                           ack_resolved, w, NULL);
+  if (rc == 1)
+    return 1;
+  ack_unlink(w);
+  free(w);
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    if (pick_local(p, &addrs[i], src ? &src->local : NULL)) {
+      *dest = addrs[i];
+      return 0;
+    }
+  return SIPR_ENOENT;
+}
+
 void sipr_proxy_on_stray_ack(sipr_proxy_t *p, sipr_msg_t *ack,
                              const sipr_tp_src_t *src) {
-  (void)src;
+  stray_ack(p, ack, src, NULL, 0);
+}
+
+/* res/nres: the addresses of a next hop named by a host name, once its
+ * lookup has answered (NULL/0 the first time). */
+static void stray_ack(sipr_proxy_t *p, sipr_msg_t *ack,
+                      const sipr_tp_src_t *src, const sipr_tp_addr_t *res,
+                      size_t nres) {
   if (!p || !ack || ack->method_id != SIPR_METHOD_ACK || !p->cfg.ops.send)
     return;
   if (sipr_msg_max_forwards(ack) == 0)
@@ -1937,9 +2222,20 @@ void sipr_proxy_on_stray_ack(sipr_proxy_t *p, sipr_msg_t *ack,
   sipr_uri_t hop;
   sipr_perr_t err;
   sipr_tp_addr_t dest;
-  if (sipr_uri_parse(a, hop_text.p, hop_text.len, &hop, &err) ||
-      uri_dest(&hop, &dest))
+  if (sipr_uri_parse(a, hop_text.p, hop_text.len, &hop, &err))
     return;
+  int rc = uri_dest(&hop, &dest);
+  if (rc == SIPR_ENOENT && res) {
+    for (size_t i = 0; i < nres && rc; i++)
+      if (pick_local(p, &res[i], src ? &src->local : NULL)) {
+        dest = res[i];
+        rc = 0;
+      }
+  } else if (rc == SIPR_ENOENT) {
+    rc = ack_resolve(p, ack, src, &hop, &dest); /* RFC 3263 §4.2 */
+  }
+  if (rc)
+    return; /* 1: sent when the name resolves */
   const sipr_tp_addr_t *out_local = pick_local(p, &dest, src ? &src->local : NULL);
   if (!out_local)
     return;

@@ -11,7 +11,7 @@
  *              method=M[,M...]                 request method
  *              source=IP[/LEN]                 source network
  *   ACTION     location [fork=parallel|sequential]
- *              forward SIP-URI [stateless]     (numeric host: no resolver yet)
+ *              forward SIP-URI [stateless]     (stateless: a numeric host)
  *              redirect SIP-URI
  *              reject CODE [REASON...]         (CODE 300-699)
  */
@@ -117,8 +117,8 @@ static int uri_ok(const char *v, int numeric, char *err, size_t errlen) {
     return fail(err, errlen, "'%s' is not a sip: or sips: URI", v);
   if (numeric && !num)
     return fail(err, errlen,
-                "forward to '%s': the next hop needs a numeric host (names "
-                "are not resolved yet)",
+                "forward to '%s' stateless: the next hop needs a numeric "
+                "host (a stateless forward resolves no names)",
                 v);
   return 0;
 }
@@ -230,7 +230,9 @@ int sipr__px_rule_parse(const char *text, px_rule_t *out, char *err,
                 fwd ? " [stateless]" : "");
       goto out;
     }
-    rc = uri_ok(args[0], fwd, err, errlen);
+    /* a stateful forward resolves a host name on the way (RFC 3263
+     * §4.2); the stateless one has no state to wait with */
+    rc = uri_ok(args[0], fwd && na == 2, err, errlen);
     if (rc)
       goto out;
     out->stateless = na == 2;

@@ -9,15 +9,22 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sipr/auth.h"
 #include "sipr/print.h"
 #include "sipr/proxy.h"
+#include "sipr/resolve.h"
 #include "sipr/store.h"
 #include "sipr/txn.h"
+
+#include "../resolve/fake_dns.h"
 
 #define WALL0 1700000000
 #define MAX_CAP 256
@@ -36,6 +43,8 @@ typedef struct fx {
   sipr_store_t *store;
   sipr_auth_server_t *auth;
   sipr_proxy_t *px;
+  sipr_res_t *res; /* the resolver ops.resolver hands out (NULL: none) */
+  int silent_fd;   /* a name server that never answers, or -1 */
   sipr_proxy_cfg_t cfg;
   sipr_tp_addr_t locals[2];
   int64_t wall;
@@ -90,6 +99,10 @@ static sipr_txn_layer_t *op_layer(void *ctx) {
 static sipr_loop_t *op_loop(void *ctx) {
   (void)ctx;
   return fx.loop;
+}
+static sipr_res_t *op_resolver(void *ctx) {
+  (void)ctx;
+  return fx.res;
 }
 static int op_send(void *ctx, const sipr_tp_addr_t *dest, const char *buf,
                    size_t len) {
@@ -202,6 +215,8 @@ static int setup_base(void **state) {
   fx.cfg.ops.loop = op_loop;
   fx.cfg.ops.send = op_send;
   fx.cfg.ops.send_response = op_send_response;
+  fx.cfg.ops.resolver = op_resolver;
+  fx.silent_fd = -1;
   sipr_arena_init(&fx.a, NULL, 0, 0);
   return 0;
 }
@@ -214,6 +229,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
+  sipr_res_free(fx.res);
+  if (fx.silent_fd >= 0)
+    close(fx.silent_fd);
   sipr_txn_layer_free(fx.l);
   sipr_loop_free(fx.loop);
   sipr_proxy_free(fx.px);
@@ -995,14 +1013,551 @@ static void test_path_and_stray_cancel(void **state) {
   clear_caps();
 }
 
-/* The stateless pieces never touch what is not ours; hostnames cannot be
- * resolved yet (502 with a reason). */
+/* A resolver on the test's loop reading the hosts file only (localhost),
+ * so nothing leaves loopback. */
+static void files_resolver(void) {
+  sipr_res_cfg_t rc;
+  sipr_res_cfg_default(&rc);
+  rc.lookups = "f";
+  fx.res = sipr_res_new(fx.loop, &rc);
+  assert_non_null(fx.res);
+}
+
+/* A resolver asking a name server on loopback that never answers (100 ms,
+ * one try): its lookups stay in progress until c-ares gives up. */
+static void silent_resolver(void) {
+  fx.silent_fd = socket(AF_INET, SOCK_DGRAM, 0);
+  assert_true(fx.silent_fd >= 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fx.silent_fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  socklen_t sl = sizeof sa;
+  assert_int_equal(getsockname(fx.silent_fd, (struct sockaddr *)&sa, &sl), 0);
+  char spec[64];
+  snprintf(spec, sizeof spec, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+  sipr_res_cfg_t rc;
+  sipr_res_cfg_default(&rc);
+  rc.lookups = "b";
+  rc.servers = spec;
+  rc.timeout_ms = 100;
+  rc.tries = 1;
+  fx.res = sipr_res_new(fx.loop, &rc);
+  assert_non_null(fx.res);
+}
+
+/* Lets c-ares' real-time timeout pass and the fake-clock loop run its
+ * timer, until the resolver has nothing in progress. */
+static void wait_lookups(void) {
+  sipr_res_stats_t st;
+  for (int i = 0; i < 100; i++) {
+    sipr_res_get_stats(fx.res, &st);
+    if (!st.pending)
+      return;
+    usleep(20000);
+    sipr_loop_advance(fx.loop, &fx.fc, 20);
+    sipr_loop_run_once(fx.loop, 0);
+  }
+  fail_msg("a lookup is still in progress");
+}
+
+static int has_reason(sipr_msg_t *m, const char *reason) {
+  return m && m->reason.len == strlen(reason) &&
+         memcmp(m->reason.p, reason, m->reason.len) == 0;
+}
+
+/* An ACK for a 2xx following our Record-Route to ruri (§16.11: relayed
+ * statelessly by its Request-URI). */
+static void feed_ack_to(const char *ruri, unsigned n) {
+  char ack[1024];
+  snprintf(ack, sizeof ack,
+           "ACK %s SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKack%u\r\n"
+           "Max-Forwards: 70\r\n"
+           "Route: <sip:192.0.2.5:5060;lr>\r\n"
+           "From: <sip:carol@192.0.2.99>;tag=ack%u\r\n"
+           "To: <sip:alice@example.com>;tag=uas%u\r\n"
+           "Call-ID: ack%u@192.0.2.99\r\n"
+           "CSeq: 1 ACK\r\n"
+           "Content-Length: 0\r\n\r\n",
+           ruri, n, n, n, n);
+  feed(ack);
+}
+
+/* RFC 3263 §4.2 (A/AAAA): a target whose host is a name goes where the
+ * name resolves, as a numeric host would; the Request-URI keeps the name. */
 static void test_hostname_target(void **state) {
   (void)state;
-  add_binding(ALICE, "sip:alice@phone.example.net", -1);
+  files_resolver();
+  add_binding(ALICE, "sip:alice@localhost:5070", -1);
   feed(mkreq("INVITE", ALICE, NULL));
-  sipr_msg_t *m = resp_with(502);
+  int i = req_idx("INVITE", 5070);
+  assert_true(i >= 0);
+  char buf[64];
+  assert_string_equal(sipr_tp_addr_str(&fx.req[i].dest, buf, sizeof buf),
+                      "udp:127.0.0.1:5070");
+  sipr_msg_t *fwd = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(fwd->ruri_str, "sip:alice@localhost:5070"));
+  answer(i, 180, NULL);
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  /* its ACK, relayed statelessly, goes to the name's address too */
+  unsigned before = fx.nreq;
+  feed_ack_to("sip:alice@localhost:5070", 1);
+  assert_int_equal(fx.nreq, before + 1);
+  assert_true(fx.req[before].stateless);
+  assert_string_equal(sipr_tp_addr_str(&fx.req[before].dest, buf, sizeof buf),
+                      "udp:127.0.0.1:5070");
+  assert_true(strncmp(fx.req[before].text, "ACK sip:alice@localhost:5070 ",
+                      29) == 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* transport=tcp and no port: TCP to the default port */
+  sipr_proxy_free(fx.px);
+  fx_proxy();
+  add_binding("sip:bob@example.com", "sip:bob@LOCALHOST;transport=tcp", -1);
+  feed(mkreq("MESSAGE", "sip:bob@example.com", NULL));
+  i = req_idx("MESSAGE", 5060);
+  assert_true(i >= 0);
+  assert_string_equal(sipr_tp_addr_str(&fx.req[i].dest, buf, sizeof buf),
+                      "tcp:127.0.0.1:5060");
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  sipr_res_stats_t st;
+  sipr_res_get_stats(fx.res, &st);
+  assert_int_equal(st.lookups, 3);
+  /* the ACK's came from the cache; the hosts file's answer was kept for
+   * a second, not for the 64 s the fake clock moved since: asked again */
+  assert_int_equal(st.cache_hits, 1);
+  assert_int_equal(st.queries, 2);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* Runs the loop and the test's name server until the resolver has nothing
+ * in progress. */
+static void serve_lookups(fake_dns_t *d) {
+  sipr_res_stats_t st;
+  for (int i = 0; i < 300; i++) {
+    sipr_res_get_stats(fx.res, &st);
+    if (!st.pending)
+      return;
+    fake_dns_serve(d);
+    sipr_loop_run_once(fx.loop, 10);
+  }
+  fail_msg("a lookup is still in progress");
+}
+
+/* A name answered by a name server (on loopback): the branch waits for
+ * the answer, then is forwarded as for a numeric host; the ACK for its
+ * 2xx, relayed statelessly, uses the cached answer, or waits for a new
+ * one once the record's TTL has passed. */
+static void test_hostname_dns(void **state) {
+  (void)state;
+  fake_dns_t d;
+  assert_int_equal(fake_dns_start(&d, "phone.sipr.test", 0x7f000009u, 30), 0);
+  sipr_res_cfg_t rc;
+  sipr_res_cfg_default(&rc);
+  rc.lookups = "b";
+  rc.servers = d.spec;
+  fx.res = sipr_res_new(fx.loop, &rc);
+  assert_non_null(fx.res);
+  add_binding(ALICE, "sip:alice@phone.sipr.test:5070", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  assert_int_equal(count_reqs("INVITE"), 0); /* waiting for the answer */
+  assert_int_equal(finals(), 0);
+  serve_lookups(&d);
+  int i = req_idx("INVITE", 5070);
+  assert_true(i >= 0);
+  char buf[64];
+  assert_string_equal(sipr_tp_addr_str(&fx.req[i].dest, buf, sizeof buf),
+                      "udp:127.0.0.9:5070");
+  assert_int_equal(d.answered, 1);
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+
+  unsigned n0 = fx.nreq;
+  feed_ack_to("sip:alice@phone.sipr.test:5070", 11);
+  assert_int_equal(fx.nreq, n0 + 1); /* from the cache, at once */
+  assert_string_equal(sipr_tp_addr_str(&fx.req[n0].dest, buf, sizeof buf),
+                      "udp:127.0.0.9:5070");
+  sipr_loop_advance(fx.loop, &fx.fc, 31000); /* past the TTL */
+  feed_ack_to("sip:alice@phone.sipr.test:5070", 12);
+  assert_int_equal(fx.nreq, n0 + 1); /* waits for the name */
+  serve_lookups(&d);
+  assert_int_equal(fx.nreq, n0 + 2);
+  assert_true(fx.req[n0 + 1].stateless);
+  assert_string_equal(sipr_tp_addr_str(&fx.req[n0 + 1].dest, buf, sizeof buf),
+                      "udp:127.0.0.9:5070");
+  assert_true(strstr(fx.req[n0 + 1].text, "branch=z9hG4bKack12") != NULL);
+  assert_int_equal(d.answered, 2);
+
+  /* NXDOMAIN: that branch is a 503, "Not Found In DNS" */
+  add_binding("sip:bob@example.com", "sip:bob@gone.sipr.test", -1);
+  feed(mkreq("MESSAGE", "sip:bob@example.com", NULL));
+  assert_int_equal(finals(), 1); /* the INVITE's 200 only */
+  serve_lookups(&d);
+  assert_true(has_reason(resp_with(500), "Next Hop Not Found In DNS"));
+  assert_int_equal(count_reqs("MESSAGE"), 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+  fake_dns_stop(&d);
+}
+
+/* A name that does not resolve: that branch counts as a 503 (§16.9), sent
+ * upstream as 500 (§16.7 step 6) with a reason saying why; another branch
+ * of the same request is not held up by it. */
+static void test_hostname_unknown(void **state) {
+  (void)state;
+  files_resolver();
+  add_binding(ALICE, "sip:alice@nosuch.sipr.invalid:5070", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  assert_int_equal(count_reqs("INVITE"), 0);
+  sipr_msg_t *m = resp_with(500);
   assert_non_null(m);
+  assert_true(has_reason(m, "Next Hop Not Found In DNS"));
+  assert_int_equal(finals(), 1);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  add_binding(ALICE, "sip:alice@192.0.2.20:5071", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  int i = req_idx("INVITE", 5071);
+  assert_true(i >= 0);
+  assert_int_equal(count_reqs("INVITE"), 1);
+  answer(i, 486, NULL);
+  assert_non_null(resp_with(486)); /* 486 is better than the as-if 503 */
+  assert_int_equal(finals(), 1);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* no resolver at all: the same 503 for that branch */
+  sipr_res_free(fx.res);
+  fx.res = NULL;
+  sipr_proxy_free(fx.px);
+  fx_proxy();
+  add_binding("sip:bob@example.com", "sip:bob@localhost:5072", -1);
+  feed(mkreq("INVITE", "sip:bob@example.com", NULL));
+  assert_int_equal(count_reqs("INVITE"), 0);
+  assert_true(has_reason(resp_with(500), "Next Hop DNS Lookup Failed"));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* The answer comes later: the branch waits, its sibling
+ * goes on, and a lookup that fails ends the branch as a 503. */
+static void test_hostname_async(void **state) {
+  (void)state;
+  silent_resolver();
+  add_binding(ALICE, "sip:alice@quiet.sipr.test:5070", -1);
+  add_binding(ALICE, "sip:alice@192.0.2.20:5071", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  assert_int_equal(count_reqs("INVITE"), 1); /* the numeric one */
+  int i = req_idx("INVITE", 5071);
+  assert_true(i >= 0);
+  assert_int_equal(finals(), 0);
+  sipr_res_stats_t st;
+  sipr_res_get_stats(fx.res, &st);
+  assert_int_equal(st.pending, 1);
+  sipr_proxy_stats_t ps;
+  sipr_proxy_get_stats(fx.px, &ps);
+  assert_int_equal(ps.active, 1);
+  answer(i, 404, NULL);
+  assert_int_equal(finals(), 0); /* still waiting for the name */
+  wait_lookups();
+  assert_int_equal(count_reqs("INVITE"), 1);
+  /* 404 beats the as-if 503 of the branch whose name did not resolve */
+  assert_non_null(resp_with(404));
+  assert_int_equal(finals(), 1);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+  sipr_proxy_get_stats(fx.px, &ps);
+  assert_int_equal(ps.active, 0);
+
+  /* an ACK waits for its name too; no answer, no ACK */
+  feed_ack_to("sip:alice@quiet.sipr.test:5070", 2);
+  assert_int_equal(fx.nreq, 0);
+  wait_lookups();
+  assert_int_equal(fx.nreq, 0);
+  /* the failure is remembered for a while (5 s): at once now */
+  add_binding("sip:bob@example.com", "sip:bob@quiet.sipr.test", -1);
+  feed(mkreq("MESSAGE", "sip:bob@example.com", NULL));
+  assert_true(has_reason(resp_with(500), "Next Hop DNS Lookup Failed"));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* only the name, asked again: the lookup fails, 500 "Next Hop DNS
+   * Lookup Failed" */
+  feed(mkreq("MESSAGE", "sip:bob@example.com", NULL));
+  assert_int_equal(finals(), 0);
+  wait_lookups();
+  assert_true(has_reason(resp_with(500), "Next Hop DNS Lookup Failed"));
+  assert_int_equal(count_reqs("MESSAGE"), 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* freed while a request and an ACK wait for names: nothing leaks (the
+   * resolver goes first, then the proxy frees what waited) */
+  feed(mkreq("MESSAGE", "sip:bob@example.com", NULL));
+  feed_ack_to("sip:alice@quiet.sipr.test:5070", 3);
+  sipr_res_stats_t st2;
+  sipr_res_get_stats(fx.res, &st2);
+  assert_int_equal(st2.pending, 2);
+}
+
+/* §16.10: a CANCEL while a branch waits for its name ends the wait: 487
+ * at once, nothing is forwarded when the answer would have come. */
+static void test_hostname_cancel(void **state) {
+  (void)state;
+  silent_resolver();
+  add_binding(ALICE, "sip:alice@quiet.sipr.test:5070", -1);
+  feed(mkreq("INVITE", ALICE, NULL));
+  assert_int_equal(count_reqs("INVITE"), 0);
+  char cancel[4096];
+  snprintf(cancel, sizeof cancel,
+           "CANCEL %s SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKuac%u\r\n"
+           "Max-Forwards: 70\r\n"
+           "From: <sip:carol@192.0.2.99>;tag=c%u\r\n"
+           "To: <%s>\r\n"
+           "Call-ID: call%u@192.0.2.99\r\n"
+           "CSeq: 1 CANCEL\r\n"
+           "Content-Length: 0\r\n\r\n",
+           ALICE, fx.seq, fx.seq, ALICE, fx.seq);
+  feed(cancel);
+  assert_non_null(resp_with(200));
+  assert_non_null(resp_with(487));
+  assert_int_equal(finals(), 2);
+  wait_lookups(); /* the cancelled lookup ends; no callback into the proxy */
+  assert_int_equal(count_reqs("INVITE"), 0);
+  assert_int_equal(count_reqs("CANCEL"), 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  sipr_proxy_stats_t ps;
+  sipr_proxy_get_stats(fx.px, &ps);
+  assert_int_equal(ps.active, 0);
+  clear_caps();
+
+  /* a 2xx on one branch ends another's wait too */
+  add_binding("sip:bob@example.com", "sip:bob@quiet.sipr.test:5070", -1);
+  add_binding("sip:bob@example.com", "sip:bob@192.0.2.20:5071", -1);
+  feed(mkreq("INVITE", "sip:bob@example.com", NULL));
+  int i = req_idx("INVITE", 5071);
+  assert_true(i >= 0);
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  assert_int_equal(finals(), 1);
+  wait_lookups();
+  assert_int_equal(count_reqs("INVITE"), 1);
+  assert_int_equal(finals(), 1);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* A forward rule may name its next hop by host name (stateful only). */
+static void test_hostname_rule(void **state) {
+  (void)state;
+  files_resolver();
+  sipr_proxy_free(fx.px);
+  static const char *const rules[] = {
+      "domain=b.example -> forward sip:localhost:5090"};
+  fx.cfg.rules = rules;
+  fx.cfg.nrules = 1;
+  fx_proxy();
+  feed(mkreq("INVITE", "sip:bob@b.example", NULL));
+  int i = req_idx("INVITE", 5090);
+  assert_true(i >= 0);
+  char buf[64];
+  assert_string_equal(sipr_tp_addr_str(&fx.req[i].dest, buf, sizeof buf),
+                      "udp:127.0.0.1:5090");
+  sipr_msg_t *fwd = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(fwd->ruri_str, "sip:bob@b.example"));
+  answer(i, 486, NULL);
+  assert_non_null(resp_with(486));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+}
+
+/* RFC 3327 edge proxy: REGISTERs for other domains relayed to the
+ * configured registrar with our Path (§5.2), the 200 with the registrar's
+ * Path back unaltered, and requests for the UA coming back along it. */
+static void edge_proxy(sipr_proxy_path_t mode) {
+  sipr_proxy_free(fx.px);
+  fx.cfg.edge = "sip:192.0.2.50:5070";
+  fx.cfg.edge_path = mode;
+  fx_proxy();
+}
+
+/* The REGISTER relayed last, parsed (asserts it went to the registrar). */
+static sipr_msg_t *relayed_register(void) {
+  int i = -1;
+  for (unsigned k = 0; k < fx.nreq; k++)
+    if (strncmp(fx.req[k].text, "REGISTER ", 9) == 0)
+      i = (int)k;
+  assert_true(i >= 0);
+  char buf[64];
+  assert_string_equal(sipr_tp_addr_str(&fx.req[i].dest, buf, sizeof buf),
+                      "udp:192.0.2.50:5070");
+  return parse_cap(fx.req[i].text);
+}
+
+static int last_register_idx(void) {
+  int i = -1;
+  for (unsigned k = 0; k < fx.nreq; k++)
+    if (strncmp(fx.req[k].text, "REGISTER ", 9) == 0)
+      i = (int)k;
+  return i;
+}
+
+static void test_edge_register(void **state) {
+  (void)state;
+  edge_proxy(SIPR_PATH_SUPPORTED);
+  /* which REGISTERs are the registrar's here: ours only */
+  sipr_msg_t *r = parse_cap(mkreq("REGISTER", "sip:example.com", NULL));
+  assert_int_equal(sipr_proxy_for_us(fx.px, r, NULL), 1);
+  r = parse_cap(mkreq("REGISTER", "sip:192.0.2.5:5060", NULL));
+  assert_int_equal(sipr_proxy_for_us(fx.px, r, NULL), 1);
+  r = parse_cap(mkreq("REGISTER", "sip:reg.example", NULL));
+  assert_int_equal(sipr_proxy_for_us(fx.px, r, NULL), 0);
+
+  /* Supported: path: relayed with our Path on top, Request-URI kept, no
+   * Record-Route (§10: meaningless on REGISTER) */
+  feed(mkreq("REGISTER", "sip:reg.example",
+             "Max-Forwards: 70\r\nSupported: path, outbound\r\n"));
+  sipr_msg_t *m = relayed_register();
+  assert_true(SIPR_STR_CASEEQ_LIT(m->ruri_str, "sip:reg.example"));
+  assert_string_equal(hdr(m, SIPR_HDR_PATH, 0), "<sip:path@192.0.2.5:5060;lr>");
+  assert_null(hdr(m, SIPR_HDR_PATH, 1));
+  assert_null(hdr(m, SIPR_HDR_RECORD_ROUTE, 0));
+  assert_null(hdr(m, SIPR_HDR_REQUIRE, 0));
+  assert_string_equal(hdr(m, SIPR_HDR_MAX_FORWARDS, 0), "69");
+  /* §5.2: the registrar's 200 comes back with its Path untouched */
+  answer(last_register_idx(), 200,
+         "Path: <sip:path@192.0.2.5:5060;lr>\r\n"
+         "Contact: <sip:carol@192.0.2.99:5060>;expires=3600\r\n");
+  sipr_msg_t *ok = resp_with(200);
+  assert_non_null(ok);
+  assert_string_equal(hdr(ok, SIPR_HDR_PATH, 0), "<sip:path@192.0.2.5:5060;lr>");
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* a Path from a proxy before us: ours first, then the others in order */
+  feed(mkreq("REGISTER", "sip:reg.example",
+             "Max-Forwards: 70\r\nPath: <sip:p1@192.0.2.77;lr>\r\n"
+             "Supported: path\r\nPath: <sip:p0@192.0.2.78;lr>\r\n"));
+  m = relayed_register();
+  assert_string_equal(hdr(m, SIPR_HDR_PATH, 0),
+                      "<sip:path@192.0.2.5:5060;lr>, <sip:p1@192.0.2.77;lr>, "
+                      "<sip:p0@192.0.2.78;lr>");
+  assert_null(hdr(m, SIPR_HDR_PATH, 1));
+  answer(last_register_idx(), 200, NULL);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* §5.2: no Supported: path, no Path (the registrar still gets it) */
+  feed(mkreq("REGISTER", "sip:reg.example", NULL));
+  m = relayed_register();
+  assert_null(hdr(m, SIPR_HDR_PATH, 0));
+  answer(last_register_idx(), 200, NULL);
+  assert_non_null(resp_with(200));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* always: Path even without support */
+  edge_proxy(SIPR_PATH_ALWAYS);
+  feed(mkreq("REGISTER", "sip:reg.example", NULL));
+  m = relayed_register();
+  assert_string_equal(hdr(m, SIPR_HDR_PATH, 0), "<sip:path@192.0.2.5:5060;lr>");
+  assert_null(hdr(m, SIPR_HDR_REQUIRE, 0));
+  answer(last_register_idx(), 200, NULL);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* required: 421 to a UA without support; Require: path with it */
+  edge_proxy(SIPR_PATH_REQUIRED);
+  feed(mkreq("REGISTER", "sip:reg.example", NULL));
+  sipr_msg_t *e = resp_with(421);
+  assert_non_null(e);
+  assert_string_equal(hdr(e, SIPR_HDR_REQUIRE, 0), "path");
+  assert_int_equal(last_register_idx(), -1);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+  feed(mkreq("REGISTER", "sip:reg.example",
+             "Max-Forwards: 70\r\nSupported: path\r\n"));
+  m = relayed_register();
+  assert_string_equal(hdr(m, SIPR_HDR_PATH, 0), "<sip:path@192.0.2.5:5060;lr>");
+  assert_string_equal(hdr(m, SIPR_HDR_REQUIRE, 0), "path");
+  answer(last_register_idx(), 200, NULL);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* a rule still comes first */
+  sipr_proxy_free(fx.px);
+  static const char *const rules[] = {
+      "method=REGISTER domain=reg.example -> reject 403 No Registrations"};
+  fx.cfg.rules = rules;
+  fx.cfg.nrules = 1;
+  fx_proxy();
+  feed(mkreq("REGISTER", "sip:reg.example",
+             "Max-Forwards: 70\r\nSupported: path\r\n"));
+  assert_non_null(resp_with(403));
+  assert_int_equal(last_register_idx(), -1);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+  fx.cfg.rules = NULL;
+  fx.cfg.nrules = 0;
+
+  /* a bad edge URI makes no proxy */
+  char err[128];
+  assert_int_equal(sipr_proxy_edge_check("sip:192.0.2.50:5070", err, sizeof err), 0);
+  assert_int_equal(sipr_proxy_edge_check("sip:reg.example;transport=tcp", err,
+                                         sizeof err),
+                   0);
+  assert_int_equal(sipr_proxy_edge_check("http://192.0.2.50", err, sizeof err),
+                   SIPR_EINVAL);
+  assert_true(strstr(err, "http://192.0.2.50") != NULL);
+  assert_int_equal(sipr_proxy_edge_check("sip:r.example;transport=tls", err,
+                                         sizeof err),
+                   SIPR_EINVAL);
+  sipr_proxy_cfg_t c = fx.cfg;
+  c.edge = "tel:+1555";
+  assert_null(sipr_proxy_new(&c, fx.store, NULL));
+}
+
+/* RFC 3327 §5.4: the home proxy preloads our Path as Route; at the edge
+ * that request goes on to its Request-URI (the UA's contact), which is no
+ * domain of ours; without our Path (or without edge) that is relaying,
+ * refused. */
+static void test_edge_path_route(void **state) {
+  (void)state;
+  const char *via_path = "Max-Forwards: 70\r\n"
+                         "Route: <sip:path@192.0.2.5:5060;lr>\r\n";
+  /* not an edge: 403 */
+  feed(mkreq("INVITE", "sip:carol@192.0.2.30:5075", via_path));
+  assert_non_null(resp_with(403));
+  assert_int_equal(count_reqs("INVITE"), 0);
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  edge_proxy(SIPR_PATH_SUPPORTED);
+  feed(mkreq("INVITE", "sip:carol@192.0.2.30:5075", via_path));
+  int i = req_idx("INVITE", 5075);
+  assert_true(i >= 0);
+  sipr_msg_t *m = parse_cap(fx.req[i].text);
+  assert_true(SIPR_STR_CASEEQ_LIT(m->ruri_str, "sip:carol@192.0.2.30:5075"));
+  assert_null(hdr(m, SIPR_HDR_ROUTE, 0)); /* our Route consumed (§16.4) */
+  assert_string_equal(hdr(m, SIPR_HDR_RECORD_ROUTE, 0),
+                      "<sip:192.0.2.5:5060;lr>");
+  answer(i, 200, NULL);
+  assert_non_null(resp_with(200));
+  sipr_loop_advance(fx.loop, &fx.fc, 64000);
+  clear_caps();
+
+  /* our Route, but not our Path: still relaying */
+  feed(mkreq("INVITE", "sip:carol@192.0.2.30:5075",
+             "Max-Forwards: 70\r\nRoute: <sip:192.0.2.5:5060;lr>\r\n"));
+  assert_non_null(resp_with(403));
   assert_int_equal(count_reqs("INVITE"), 0);
   sipr_loop_advance(fx.loop, &fx.fc, 64000);
   clear_caps();
@@ -1018,6 +1573,7 @@ static void test_rule_check(void **state) {
       "domain=*.b.example method=INVITE,MESSAGE -> forward sip:192.0.2.40:5090",
       "from=a.example source=192.0.2.0/24 -> forward sip:[2001:db8::1]:5060 stateless",
       "domain=r.example -> redirect sip:elsewhere@example.net",
+      "domain=n.example -> forward sip:proxy.example.net:5070",
       "user=9 -> reject 403 Barred Number",
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
@@ -1028,7 +1584,7 @@ static void test_rule_check(void **state) {
       "color=red -> location",                    /* unknown condition */
       "method=FOO -> location",                   /* unknown method */
       "source=300.1.1.1 -> location",             /* bad network */
-      "-> forward sip:proxy.example.net",         /* needs a numeric host */
+      "-> forward sip:proxy.example.net stateless", /* needs a numeric host */
       "-> forward http://192.0.2.1",              /* not SIP */
       "-> forward sip:192.0.2.1 fast",            /* unknown option */
       "-> reject 200 OK",                         /* not a failure */
@@ -1255,6 +1811,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_proxy_auth, setup, teardown),
       cmocka_unit_test_setup_teardown(test_strict_route, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hostname_target, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostname_unknown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostname_async, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostname_dns, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostname_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostname_rule, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_edge_register, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_edge_path_route, setup, teardown),
       cmocka_unit_test_setup_teardown(test_path_and_stray_cancel, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_for_us, setup, teardown),
