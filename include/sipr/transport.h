@@ -61,8 +61,8 @@ typedef struct sipr_tp_addr {
 } sipr_tp_addr_t;
 
 /* Parses "udp:HOST:PORT" / "tcp:[v6]:PORT" (protocol case-insensitive;
- * numeric hosts only: hostnames wait for the resolver layer; IPv6 must be
- * in brackets; the port may be omitted: sipr_tp_default_port(); port 0
+ * numeric hosts only: host names are the resolver layer's (resolve.h),
+ * above this one; IPv6 must be in brackets; the port may be omitted: sipr_tp_default_port(); port 0
  * asks sipr_tp_listen() for a free port). Returns 0, or SIPR_EPARSE with
  * out untouched. */
 int sipr_tp_addr_parse(const char *spec, sipr_tp_addr_t *out);
@@ -195,8 +195,9 @@ int sipr_tp_send_request(sipr_tp_t *tp, const sipr_tp_addr_t *dest,
  * to maddr at the sent-by port; else to received at rport (when rport
  * has a value) or the sent-by port; else to sent-by; UDP leaves from the
  * socket src->local names (the one the request came in on). src may be
- * NULL. Limitation until the resolver exists: a sent-by or maddr that is
- * a hostname cannot be reached (SIPR_EINVAL, counted in tx_errors).
+ * NULL. Limitation: this layer does not resolve names (§18.2.2's RFC 3263
+ * §5 lookup is not done), so a sent-by or maddr that is a host name
+ * cannot be reached (SIPR_EINVAL, counted in tx_errors).
  * Returns 0, SIPR_EINVAL, or SIPR_EIO. */
 int sipr_tp_send_response(sipr_tp_t *tp, const sipr_tp_src_t *src,
                           const sipr_via_t *via, const char *buf, size_t len);
