@@ -7,14 +7,8 @@
 die() { echo "$BENCH: $*" >&2; exit 1; }
 [ -n "$SIPR" ] && [ -x "$SIPR" ] || die "usage: bench/$BENCH.sh PATH/TO/sipr (missing sipr)"
 SIPP=$(command -v sipp) || die "sipp missing (scripts/deps.sh installs sip-tester)"
-KAM=$(command -v kamailio || { [ -x /usr/sbin/kamailio ] && echo /usr/sbin/kamailio; }) ||
-  die "kamailio missing (scripts/deps.sh installs kamailio)"
-KAM_MODS=
-for d in /usr/lib/x86_64-linux-gnu/kamailio/modules /usr/lib/kamailio/modules \
-         /usr/lib64/kamailio/modules /usr/local/lib64/kamailio/modules; do
-  [ -f "$d/registrar.so" ] && { KAM_MODS=$d; break; }
-done
-[ -n "$KAM_MODS" ] || die "kamailio's registrar module not found"
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/lib/kamailio.sh"
+kamailio_find || die "Kamailio missing (scripts/deps.sh installs kamailio)"
 command -v python3 >/dev/null || die "python3 missing"
 
 TMP=$(mktemp -d /tmp/sipr-bench-$BENCH.XXXXXX)
@@ -83,64 +77,7 @@ start_sipr() {
 start_kamailio() {
   KPORT=$(free_port)
   mkdir -p "$TMP/kam"
-  cat >"$TMP/kam/kamailio.cfg" <<EOF
-#!KAMAILIO
-debug=1
-log_stderror=yes
-listen=udp:127.0.0.1:$KPORT
-auto_aliases=no
-children=$KAM_CHILDREN
-disable_tcp=yes
-mpath="$KAM_MODS/"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "sanity.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-modparam("usrloc", "db_mode", 0)
-modparam("registrar", "gruu_enabled", 0)
-
-request_route {
-  if (!mf_process_maxfwd_header("10")) {
-    sl_send_reply("483", "Too Many Hops");
-    exit;
-  }
-  if (!sanity_check()) {
-    exit;
-  }
-  if (is_method("OPTIONS") && uri==myself && \$rU==\$null) {
-    sl_send_reply("200", "OK");
-    exit;
-  }
-  if (has_totag()) {
-    if (loose_route()) {
-      t_relay();
-      exit;
-    }
-    sl_send_reply("404", "Not here");
-    exit;
-  }
-  if (is_method("REGISTER")) {
-    if (!save("location")) {
-      sl_reply_error();
-    }
-    exit;
-  }
-  if (is_method("INVITE")) {
-    record_route();
-  }
-  if (!lookup("location")) {
-    sl_send_reply("404", "Not Found");
-    exit;
-  }
-  t_relay();
-}
-EOF
+  kamailio_cfg "$TMP/kam/kamailio.cfg" "$KPORT" "$KAM_CHILDREN"
   "$KAM" -c -f "$TMP/kam/kamailio.cfg" >"$TMP/kam/check.log" 2>&1 ||
     { cat "$TMP/kam/check.log" >&2; die "kamailio refused the config"; }
   "$KAM" -f "$TMP/kam/kamailio.cfg" -DD -E -m 256 -M 16 \

@@ -10,88 +10,13 @@
 SIPR=$1
 LIMIT=90
 . "$(dirname "$0")/lib.sh"
-KAM=$(command -v kamailio || { [ -x /usr/sbin/kamailio ] && echo /usr/sbin/kamailio; })
-if [ -z "$KAM" ]; then
-  echo "FAIL: kamailio (Debian package kamailio) is not installed; run scripts/deps.sh" >&2
-  exit 1
-fi
-KAM_MODS=
-for d in /usr/lib/x86_64-linux-gnu/kamailio/modules /usr/lib/kamailio/modules \
-         /usr/lib64/kamailio/modules /usr/local/lib64/kamailio/modules; do
-  [ -f "$d/registrar.so" ] && { KAM_MODS=$d; break; }
-done
-if [ -z "$KAM_MODS" ]; then
-  echo "FAIL: kamailio's registrar module not found" >&2
-  exit 1
-fi
+. "$(dirname "$0")/../lib/kamailio.sh"
+kamailio_find || { echo "FAIL: Kamailio is missing (above)" >&2; exit 1; }
 
 PA=$(free_port)
 PK=$(free_port)
 mkdir -p "$WORK/kam"
-cat >"$WORK/kam/kamailio.cfg" <<CFG
-debug=1
-log_stderror=yes
-listen=udp:127.0.0.1:$PK
-auto_aliases=no
-children=2
-disable_tcp=yes
-mpath="$KAM_MODS/"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "sanity.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-modparam("usrloc", "db_mode", 0)
-modparam("registrar", "gruu_enabled", 0)
-
-request_route {
-  if (!mf_process_maxfwd_header("10")) {
-    sl_send_reply("483", "Too Many Hops");
-    exit;
-  }
-  if (!sanity_check()) {
-    exit;
-  }
-  if (has_totag()) {
-    if (loose_route()) {
-      t_relay();
-      exit;
-    }
-    if (is_method("ACK")) {
-      exit;
-    }
-    sl_send_reply("404", "Not here");
-    exit;
-  }
-  if (is_method("CANCEL")) {
-    if (t_check_trans()) {
-      t_relay();
-    }
-    exit;
-  }
-  if (is_method("REGISTER")) {
-    if (!save("location")) {
-      sl_reply_error();
-    }
-    exit;
-  }
-  if (is_method("INVITE")) {
-    record_route();
-  }
-  if (\$rd == "k.test" || uri == myself) {
-    if (!lookup("location")) {
-      sl_send_reply("404", "Not Found");
-      exit;
-    }
-  }
-  t_relay();
-}
-CFG
+kamailio_cfg "$WORK/kam/kamailio.cfg" "$PK" 2 '$rd == "k.test" || uri == myself'
 "$KAM" -c -f "$WORK/kam/kamailio.cfg" >"$WORK/kam/check.log" 2>&1
 eq "kamailio accepts the config" "$?" 0
 "$KAM" -f "$WORK/kam/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$WORK/kam" \
