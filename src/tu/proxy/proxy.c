@@ -29,6 +29,9 @@
 #define PX_REQ_MAGIC 0x50585251u /* "PXRQ" */
 #define PX_BR_MAGIC 0x50584252u  /* "PXBR" */
 #define PX_MAX_BRANCHES 16
+/* Stack storage for the arena of a passing parse (a request or response
+ * of ordinary size fits; a larger one goes on to the heap). */
+#define PX_SCRATCH 8192
 #define PX_MAX_LOCALS 16
 #define PX_MAX_ROUTES 32
 #define PX_HOST_LEN 64
@@ -92,7 +95,7 @@ typedef struct px_branch {
   sipr_res_query_t *lookup;
   int resolving;
   size_t nres;
-  sipr_tp_addr_t res[SIPR_RES_MAX_ADDRS];
+  sipr_tp_addr_t *res; /* nres addresses (malloc), NULL for numeric hops */
 } px_branch_t;
 
 typedef struct px_req {
@@ -110,8 +113,9 @@ typedef struct px_req {
   int require_path;    /* and Require: path */
   sipr_proxy_fork_t fork;
   char loop_hash[9];
-  px_branch_t br[PX_MAX_BRANCHES];
   unsigned nbr, next_group, ngroups;
+  unsigned cap;        /* room in br[] (fixed at creation: br[i] is an owner
+                        * pointer of timers and transactions, never moved) */
   int final_sent, cancelled, got_6xx;
   unsigned live;       /* client transactions alive */
   char *best;          /* bytes of the best final response so far */
@@ -120,6 +124,12 @@ typedef struct px_req {
   const char *best_reason; /* for an as-if response (no bytes) */
   sipr_buf_t chal;     /* WWW-/Proxy-Authenticate lines of 401/407s */
   sipr_timer_t fork_timer;
+  /* The branches: as many as the targets known at creation, or
+   * max_branches when 3xx recursion may add some. A context lives until
+   * its server transaction ends (64*T1 after a final answer), so a
+   * context sized for the most branches for every request held
+   * ~20 KiB per call for 32 s. */
+  px_branch_t br[];
 } px_req_t;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -342,8 +352,9 @@ void sipr_proxy_cfg_default(sipr_proxy_cfg_t *cfg) {
 
 int sipr_proxy_edge_check(const char *uri, char *err, size_t errlen) {
   const char *why = NULL;
+  char scratch[PX_SCRATCH];
   sipr_arena_t a;
-  sipr_arena_init(&a, NULL, 0, 1 << 16);
+  sipr_arena_init(&a, scratch, sizeof scratch, 1 << 16);
   sipr_uri_t u;
   sipr_perr_t perr;
   if (!uri || sipr_uri_parse(&a, uri, strlen(uri), &u, &perr))
@@ -482,6 +493,7 @@ void sipr_proxy_free(sipr_proxy_t *p) {
       free(rq->br[i].uri);
       free(rq->br[i].path);
       free(rq->br[i].hop);
+      free(rq->br[i].res);
     }
     free(rq->req);
     free(rq->best);
@@ -588,6 +600,7 @@ static void rq_free(px_req_t *rq) {
     free(rq->br[i].uri);
     free(rq->br[i].path);
     free(rq->br[i].hop);
+    free(rq->br[i].res);
     rq->br[i].magic = 0;
   }
   pthread_mutex_lock(&p->mu);
@@ -624,8 +637,9 @@ static sipr_msg_t *rq_parse(px_req_t *rq, sipr_arena_t *a) {
 /* An answer of our own to the context's request. */
 static void rq_respond(px_req_t *rq, unsigned status, const char *reason,
                        const char *extra) {
+  char scratch[PX_SCRATCH];
   sipr_arena_t a;
-  sipr_arena_init(&a, NULL, 0, 1 << 20);
+  sipr_arena_init(&a, scratch, sizeof scratch, 1 << 20);
   sipr_msg_t *m = rq_parse(rq, &a);
   if (m)
     respond(rq->p, rq->st, m, status, reason, extra);
@@ -755,6 +769,24 @@ static int branch_pick(px_req_t *rq, px_branch_t *b) {
   return SIPR_EAGAIN;
 }
 
+/* Keeps a lookup's addresses (at most SIPR_RES_MAX_ADDRS) with the branch.
+ * 0, or SIPR_ENOMEM. */
+static int branch_keep_addrs(px_branch_t *b, const sipr_tp_addr_t *addrs,
+                             size_t n) {
+  if (n > SIPR_RES_MAX_ADDRS)
+    n = SIPR_RES_MAX_ADDRS;
+  if (!n)
+    return 0;
+  sipr_tp_addr_t *r = malloc(n * sizeof *r);
+  if (!r)
+    return SIPR_ENOMEM;
+  memcpy(r, addrs, n * sizeof *r);
+  free(b->res);
+  b->res = r;
+  b->nres = n;
+  return 0;
+}
+
 /* The answer to a branch's lookup, on the worker that owns the request
  * (the lookup was made on its loop). */
 static void on_resolved(void *arg, int err, const sipr_tp_addr_t *addrs,
@@ -773,9 +805,10 @@ static void on_resolved(void *arg, int err, const sipr_tp_addr_t *addrs,
                 err == SIPR_ENOENT ? "Next Hop Not Found In DNS"
                                    : "Next Hop DNS Lookup Failed");
   } else {
-    b->nres = n < SIPR_RES_MAX_ADDRS ? n : SIPR_RES_MAX_ADDRS;
-    memcpy(b->res, addrs, b->nres * sizeof b->res[0]);
-    branch_start(rq, b); /* as for a numeric host now */
+    if (branch_keep_addrs(b, addrs, n))
+      branch_done(b, 500, NULL, NULL);
+    else
+      branch_start(rq, b); /* as for a numeric host now */
   }
   rq_maybe_finish(rq);
   rq_maybe_free(rq);
@@ -797,7 +830,8 @@ static int branch_resolve(px_req_t *rq, px_branch_t *b, const sipr_uri_t *hop) {
     return SIPR_EIO;
   sipr_str_t host = hop->maddr.p ? hop->maddr : hop->host;
   size_t n = 0;
-  int rc = sipr_res_lookup(res, host, uri_proto(hop), hop->port, b->res, &n,
+  sipr_tp_addr_t addrs[SIPR_RES_MAX_ADDRS];
+  int rc = sipr_res_lookup(res, host, uri_proto(hop), hop->port, addrs, &n,
                            on_resolved, b, &b->lookup);
   if (rc == 1) {
     b->resolving = 1;
@@ -807,7 +841,8 @@ static int branch_resolve(px_req_t *rq, px_branch_t *b, const sipr_uri_t *hop) {
   }
   if (rc)
     return rc;
-  b->nres = n;
+  if (branch_keep_addrs(b, addrs, n))
+    return SIPR_ENOMEM;
   return branch_pick(rq, b);
 }
 
@@ -815,8 +850,9 @@ static int branch_resolve(px_req_t *rq, px_branch_t *b, const sipr_uri_t *hop) {
  * first), else the Request-URI. */
 static int branch_start(px_req_t *rq, px_branch_t *b) {
   sipr_proxy_t *p = rq->p;
+  char scratch[PX_SCRATCH];
   sipr_arena_t a;
-  sipr_arena_init(&a, NULL, 0, 1 << 20);
+  sipr_arena_init(&a, scratch, sizeof scratch, 1 << 20);
   sipr_msg_t *m = rq_parse(rq, &a);
   int rc = SIPR_EPARSE;
   unsigned fail_status = 500;
@@ -1021,7 +1057,6 @@ static void branch_init(px_req_t *rq, px_branch_t *b) {
  * were added; parallel forking starts them at once, sequential forking
  * tries them as a group of their own after those already planned. */
 static unsigned recurse(px_req_t *rq, sipr_msg_t *resp) {
-  sipr_proxy_t *p = rq->p;
   unsigned added = 0, group = rq->ngroups;
   for (sipr_hdr_t *h = resp->first[SIPR_HDR_CONTACT]; h; h = h->next_same) {
     sipr_perr_t err;
@@ -1031,13 +1066,14 @@ static unsigned recurse(px_req_t *rq, sipr_msg_t *resp) {
       if (ad->star || (ad->uri.scheme != SIPR_URI_SIP &&
                        ad->uri.scheme != SIPR_URI_SIPS))
         continue;
-      if (rq->nbr >= p->cfg.max_branches)
+      if (rq->nbr >= rq->cap)
         return added;
       int seen = 0;
       for (unsigned i = 0; i < rq->nbr && !seen; i++) {
         const char *u = rq->br[i].uri;
+        char scratch[PX_SCRATCH];
         sipr_arena_t a;
-        sipr_arena_init(&a, NULL, 0, 1 << 16);
+        sipr_arena_init(&a, scratch, sizeof scratch, 1 << 16);
         sipr_uri_t tu;
         sipr_perr_t e2;
         if (u && sipr_uri_parse(&a, u, strlen(u), &tu, &e2) == 0)
@@ -1109,8 +1145,9 @@ static void branch_cancel(px_branch_t *b) {
     return;
   }
   sipr_str_t rt = sipr_txn_request(b->ct);
+  char scratch[PX_SCRATCH];
   sipr_arena_t a;
-  sipr_arena_init(&a, NULL, 0, 1 << 20);
+  sipr_arena_init(&a, scratch, sizeof scratch, 1 << 20);
   sipr_msg_t *m = NULL;
   sipr_perr_t err;
   sipr_buf_t c;
@@ -1228,8 +1265,9 @@ static void rq_maybe_finish(px_req_t *rq) {
   if (!status || (rq->cancelled && status == 408 && !rq->best))
     status = rq->cancelled ? 487 : 408;
   if (rq->best && rq->best_len) {
+    char scratch[PX_SCRATCH];
     sipr_arena_t a;
-    sipr_arena_init(&a, NULL, 0, 1 << 20);
+    sipr_arena_init(&a, scratch, sizeof scratch, 1 << 20);
     sipr_msg_t *m = NULL;
     sipr_perr_t err;
     if (sipr_msg_parse(&a, rq->best, rq->best_len, SIPR_PARSE_DATAGRAM, &m,
@@ -1908,7 +1946,12 @@ void sipr_proxy_on_request(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
 
   sipr_txn_layer_t *layer = p->cfg.ops.layer(p->cfg.ops_ctx);
   sipr_loop_t *loop = p->cfg.ops.loop(p->cfg.ops_ctx);
-  px_req_t *rq = calloc(1, sizeof *rq);
+  unsigned cap = 1; /* the Request-URI, §16.5 */
+  if (location)
+    cap = bl.n < p->cfg.max_branches ? (unsigned)bl.n : p->cfg.max_branches;
+  if (p->cfg.recurse_3xx || cap < 1)
+    cap = p->cfg.max_branches > cap ? p->cfg.max_branches : cap;
+  px_req_t *rq = calloc(1, sizeof *rq + (size_t)cap * sizeof(px_branch_t));
   sipr_buf_t pre;
   sipr_buf_init(&pre);
   if (!layer || !loop || !rq || sipr_edits_print(&ed, &pre) || pre.failed) {
@@ -1919,6 +1962,7 @@ void sipr_proxy_on_request(sipr_proxy_t *p, sipr_txn_t *st, sipr_msg_t *req,
     return;
   }
   rq->magic = PX_REQ_MAGIC;
+  rq->cap = cap;
   rq->p = p;
   rq->st = st;
   rq->layer = layer;
@@ -2120,8 +2164,9 @@ static void ack_resolved(void *arg, int err, const sipr_tp_addr_t *addrs,
   px_ack_wait_t *w = arg;
   ack_unlink(w);
   if (!err && n) {
+    char scratch[PX_SCRATCH];
     sipr_arena_t a;
-    sipr_arena_init(&a, NULL, 0, 1 << 20);
+    sipr_arena_init(&a, scratch, sizeof scratch, 1 << 20);
     sipr_msg_t *m = NULL;
     sipr_perr_t perr;
     if (sipr_msg_parse(&a, w->buf, w->len, SIPR_PARSE_DATAGRAM, &m, &perr) ==
