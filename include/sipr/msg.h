@@ -258,6 +258,16 @@ typedef struct sipr_msg {
 int sipr_msg_parse(sipr_arena_t *a, const char *buf, size_t len,
                    unsigned flags, sipr_msg_t **out, sipr_perr_t *err);
 
+/* Moves m onto nbuf: a copy of m's bytes (and of what trailed them) in
+ * which only the value of header field h was edited, growing it by delta
+ * bytes (negative: shrinking). Every slice is moved to the copy (those
+ * after the value shifted by delta), typed values already built are
+ * dropped, to be built again from the copy on demand. The transport uses
+ * it after writing received/rport into the top Via (§18.2.1) instead of
+ * parsing the copy again. */
+void sipr_msg_rebase(sipr_msg_t *m, sipr_hdr_t *h, const char *nbuf,
+                     ptrdiff_t delta);
+
 /* Builds the typed form of h (no-op when already built or raw). Returns 0,
  * or SIPR_EPARSE with err filled (where = the header's name). The result
  * is remembered: a second call returns the same verdict. */

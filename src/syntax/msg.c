@@ -563,3 +563,51 @@ done:
   *out = m;
   return 0;
 }
+
+/* Where p (a pointer into the old bytes) is in the copy. */
+static const char *rebase_ptr(const char *p, const char *old, const char *nbuf,
+                              const char *vend, ptrdiff_t delta) {
+  if (!p)
+    return p;
+  return nbuf + (p - old) + (p >= vend ? delta : 0);
+}
+
+static sipr_str_t rebase_str(sipr_str_t s, const char *old, const char *nbuf,
+                             const char *vend, ptrdiff_t delta) {
+  s.p = rebase_ptr(s.p, old, nbuf, vend, delta);
+  return s;
+}
+
+void sipr_msg_rebase(sipr_msg_t *m, sipr_hdr_t *h, const char *nbuf,
+                     ptrdiff_t delta) {
+  const char *old = m->buf, *vend = h->value.p + h->value.len;
+#define RB(x) (x) = rebase_str((x), old, nbuf, vend, delta)
+  RB(m->start_line);
+  RB(m->method);
+  RB(m->ruri_str);
+  RB(m->version);
+  RB(m->reason);
+  RB(m->body);
+  m->ruri = NULL;
+  for (sipr_hdr_t *x = m->hdrs; x; x = x->next) {
+    RB(x->name);
+    if (x == h) {
+      /* the edits are inside: the start stays, the end moves */
+      x->value.p = nbuf + (x->value.p - old);
+      x->value.len = (size_t)((ptrdiff_t)x->value.len + delta);
+      x->raw.p = nbuf + (x->raw.p - old);
+      x->raw.len = (size_t)((ptrdiff_t)x->raw.len + delta);
+    } else {
+      RB(x->value);
+      RB(x->raw);
+    }
+    x->parsed = NULL;
+    x->parse_rc = 0;
+    x->error = NULL;
+  }
+#undef RB
+  if (m->body_offset >= (size_t)(vend - old))
+    m->body_offset = (size_t)((ptrdiff_t)m->body_offset + delta);
+  m->len = (size_t)((ptrdiff_t)m->len + delta);
+  m->buf = nbuf;
+}

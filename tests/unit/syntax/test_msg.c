@@ -327,6 +327,91 @@ static void test_methods(void **state) {
   assert_null(sipr_method_name(SIPR_METHOD_UNKNOWN));
 }
 
+/* sipr_msg_rebase(): a message moved onto a copy whose top Via value was
+ * edited (rport filled, received inserted, as the transport does) has every
+ * slice where a fresh parse of the copy has it, and types again from it. */
+static void test_rebase(void **state) {
+  static const char orig[] =
+      "INVITE sip:bob@example.com SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP pc.example.com;rport;branch=z9hG4bKa1, "
+      "SIP/2.0/TCP 10.0.0.1;branch=z9hG4bKb2\r\n"
+      "Via: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKc3\r\n"
+      "Max-Forwards: 70\r\n"
+      "To: <sip:bob@example.com>\r\n"
+      "From: <sip:alice@example.com>;tag=1928\r\n"
+      "Subject: folded\r\n  across lines\r\n"
+      "Call-ID: a84b4c76e66710\r\n"
+      "CSeq: 314159 INVITE\r\n"
+      "Content-Type: text/plain\r\n"
+      "Content-Length: 5\r\n"
+      "\r\nhello";
+  static const char copy[] =
+      "INVITE sip:bob@example.com SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP pc.example.com;rport=5070;branch=z9hG4bKa1"
+      ";received=192.0.2.9, SIP/2.0/TCP 10.0.0.1;branch=z9hG4bKb2\r\n"
+      "Via: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKc3\r\n"
+      "Max-Forwards: 70\r\n"
+      "To: <sip:bob@example.com>\r\n"
+      "From: <sip:alice@example.com>;tag=1928\r\n"
+      "Subject: folded\r\n  across lines\r\n"
+      "Call-ID: a84b4c76e66710\r\n"
+      "CSeq: 314159 INVITE\r\n"
+      "Content-Type: text/plain\r\n"
+      "Content-Length: 5\r\n"
+      "\r\nhello";
+  (void)state;
+  sipr_arena_t ra;
+  sipr_msg_t *ref;
+  sipr_perr_t err;
+  sipr_arena_init(&ra, NULL, 0, 1 << 20);
+  assert_int_equal(sipr_msg_parse(&ra, copy, sizeof copy - 1,
+                                  SIPR_PARSE_DATAGRAM, &ref, &err), 0);
+  assert_int_equal(parse(orig), 0);
+  sipr_msg_t *m = fx.m;
+  sipr_via_t *v = sipr_msg_via(m); /* typed before the move */
+  assert_non_null(v);
+  assert_int_equal(v->rport, 0);
+  sipr_msg_rebase(m, m->first[SIPR_HDR_VIA], copy,
+                  (ptrdiff_t)(sizeof copy) - (ptrdiff_t)(sizeof orig));
+
+  assert_ptr_equal(m->buf, copy);
+  assert_int_equal(m->len, ref->len);
+  assert_ptr_equal(m->start_line.p, ref->start_line.p);
+  assert_int_equal(m->start_line.len, ref->start_line.len);
+  assert_ptr_equal(m->method.p, ref->method.p);
+  assert_ptr_equal(m->ruri_str.p, ref->ruri_str.p);
+  assert_ptr_equal(m->version.p, ref->version.p);
+  assert_ptr_equal(m->body.p, ref->body.p);
+  assert_int_equal(m->body.len, 5);
+  assert_int_equal(m->body_offset, ref->body_offset);
+  assert_int_equal(m->nhdrs, ref->nhdrs);
+  for (sipr_hdr_t *a = m->hdrs, *b = ref->hdrs; a || b; a = a->next, b = b->next) {
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->type, b->type);
+    assert_ptr_equal(a->name.p, b->name.p);
+    assert_int_equal(a->name.len, b->name.len);
+    assert_ptr_equal(a->value.p, b->value.p);
+    assert_int_equal(a->value.len, b->value.len);
+    assert_ptr_equal(a->raw.p, b->raw.p);
+    assert_int_equal(a->raw.len, b->raw.len);
+  }
+  /* typed again, from the copy */
+  assert_int_equal(sipr_msg_check(m, &err), 0);
+  v = sipr_msg_via(m);
+  assert_non_null(v);
+  assert_int_equal(v->rport, 5070);
+  assert_true(eq(v->received, "192.0.2.9"));
+  assert_true(eq(v->branch, "z9hG4bKa1"));
+  assert_non_null(v->next);
+  assert_true(eq(v->next->host, "10.0.0.1"));
+  assert_true(v->received.p >= copy && v->received.p < copy + sizeof copy);
+  const sipr_uri_t *u = sipr_msg_ruri(m);
+  assert_non_null(u);
+  assert_ptr_equal(u->user.p, copy + 11);
+  sipr_arena_free(&ra);
+}
+
 int sipr_test_msg(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_request_basic),  cmocka_unit_test(test_response),
@@ -334,7 +419,7 @@ int sipr_test_msg(void) {
       cmocka_unit_test(test_via_fields),     cmocka_unit_test(test_addr_forms),
       cmocka_unit_test(test_contact_star),   cmocka_unit_test(test_auth),
       cmocka_unit_test(test_errors),         cmocka_unit_test(test_limits),
-      cmocka_unit_test(test_methods),
+      cmocka_unit_test(test_methods),        cmocka_unit_test(test_rebase),
   };
   return cmocka_run_group_tests_name("msg", tests, NULL, teardown);
 }
