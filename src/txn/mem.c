@@ -1,10 +1,8 @@
 /*
  * Transaction memory: every transaction block and kept response comes from
  * its layer's free lists, one per 256-byte size class up to 4 KiB, carved
- * from 256 KiB chunks mapped with MAP_POPULATE; larger blocks go to
- * malloc(). Blocks are recycled, never returned to the system before the
- * layer is freed, so the footprint follows the peak number of live
- * transactions, which max_txns caps.
+ * from 256 KiB chunks (aligned to their size, populated when mapped);
+ * larger blocks go to malloc().
  *
  * Why not malloc(): a non-INVITE server transaction lives 64*T1 (Timer J)
  * after its answer, so under a steady request rate the live set grows for
@@ -13,12 +11,19 @@
  * transactions); taking memory in populated chunks costs one system call
  * per 256 KiB instead.
  *
+ * Giving memory back: each chunk counts its blocks in use (a block finds
+ * its chunk by aligning its address down). When TRIM_EMPTY chunks have
+ * no block in use, sipr__txn_mem_put() takes their blocks off the free
+ * lists and unmaps them (the chunk being carved stays), so the footprint
+ * follows the live set back down after a burst instead of keeping its
+ * peak.
+ *
  * Threads: a layer's memory is used on its loop's thread only (like the
  * rest of the transaction; sipr_txn_layer_free() runs after the loop has
  * stopped).
  *
- * Under AddressSanitizer a block on a free list is poisoned, so a use
- * after termination is still reported.
+ * Under AddressSanitizer a block on a free list is poisoned (all but its
+ * link), so a use after termination is still reported.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,9 +52,12 @@
 #define CHUNK_SIZE (256u * 1024u)
 #define HDR 16u /* keeps the block max-aligned; holds the class */
 #define CLASS_MALLOC 0xffu
+#define TRIM_EMPTY 16u /* empty chunks (4 MiB) that start a trim */
 
 typedef struct chunk {
   struct chunk *next;
+  uint32_t live; /* blocks handed out and not put back */
+  uint32_t pad;
 } chunk_t;
 
 typedef struct freeblk {
@@ -60,24 +68,77 @@ static unsigned class_of(size_t total) {
   return (unsigned)((total + CLASS_SIZE - 1) / CLASS_SIZE) - 1;
 }
 
+static chunk_t *chunk_of(const void *b) {
+  return (chunk_t *)((uintptr_t)b & ~(uintptr_t)(CHUNK_SIZE - 1));
+}
+
+/* A chunk aligned to CHUNK_SIZE: twice the size mapped, the ends given
+ * back; then its pages are populated at once. NULL when out of memory. */
+static chunk_t *map_chunk(void) {
+  char *raw = mmap(NULL, 2 * (size_t)CHUNK_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED)
+    return NULL;
+  uintptr_t a = ((uintptr_t)raw + CHUNK_SIZE - 1) & ~(uintptr_t)(CHUNK_SIZE - 1);
+  size_t head = (size_t)(a - (uintptr_t)raw);
+  if (head)
+    munmap(raw, head);
+  munmap((char *)a + CHUNK_SIZE, CHUNK_SIZE - head);
+#ifdef MADV_POPULATE_WRITE
+  madvise((void *)a, CHUNK_SIZE, MADV_POPULATE_WRITE); /* best effort */
+#endif
+  return (chunk_t *)a;
+}
+
 static void *carve(sipr__txn_mem_t *m, size_t bytes) {
   if (m->left < bytes) {
-    size_t len = CHUNK_SIZE;
-    void *c = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (c == MAP_FAILED)
+    chunk_t *c = map_chunk();
+    if (!c)
       return NULL;
-    ((chunk_t *)c)->next = m->chunks;
+    c->next = m->chunks;
+    c->live = 0;
     m->chunks = c;
-    m->cur = (char *)c + HDR; /* the chunk link, then blocks */
-    m->left = len - HDR;
-    m->mapped += len;
+    m->nchunks++;
+    m->empty++; /* until its first block is taken, just below */
+    m->cur = (char *)c + HDR; /* the chunk header, then blocks */
+    m->left = CHUNK_SIZE - HDR;
+    m->mapped += CHUNK_SIZE;
     POISON(m->cur, m->left);
   }
   void *p = m->cur;
   m->cur += bytes;
   m->left -= bytes;
   return p;
+}
+
+/* Unmaps the chunks with no block in use, but the one being carved:
+ * their blocks leave the free lists first. */
+static void trim(sipr__txn_mem_t *m) {
+  chunk_t *carving = m->chunks; /* the newest */
+  for (unsigned c = 0; c < SIPR__TXN_MEM_CLASSES; c++) {
+    freeblk_t **pp = (freeblk_t **)&m->free[c];
+    while (*pp) {
+      chunk_t *ch = chunk_of(*pp);
+      if (ch->live == 0 && ch != carving)
+        *pp = (*pp)->next;
+      else
+        pp = &(*pp)->next;
+    }
+  }
+  chunk_t **cp = (chunk_t **)&m->chunks;
+  while (*cp) {
+    chunk_t *ch = *cp;
+    if (ch->live == 0 && ch != carving) {
+      *cp = ch->next;
+      UNPOISON(ch, CHUNK_SIZE);
+      munmap(ch, CHUNK_SIZE);
+      m->mapped -= CHUNK_SIZE;
+      m->nchunks--;
+      m->empty--;
+    } else {
+      cp = &ch->next;
+    }
+  }
 }
 
 void *sipr__txn_mem_get(sipr__txn_mem_t *m, size_t size) {
@@ -102,6 +163,8 @@ void *sipr__txn_mem_get(sipr__txn_mem_t *m, size_t size) {
       return NULL;
     UNPOISON(b, (c + 1) * CLASS_SIZE);
   }
+  if (chunk_of(b)->live++ == 0)
+    m->empty--;
   b[0] = (unsigned char)c;
   return b + HDR;
 }
@@ -119,6 +182,8 @@ void sipr__txn_mem_put(sipr__txn_mem_t *m, void *p) {
   f->next = m->free[c];
   m->free[c] = f;
   POISON((char *)b + sizeof(freeblk_t), (c + 1) * CLASS_SIZE - sizeof(freeblk_t));
+  if (--chunk_of(b)->live == 0 && ++m->empty >= TRIM_EMPTY)
+    trim(m);
 }
 
 void sipr__txn_mem_release(sipr__txn_mem_t *m) {

@@ -27,6 +27,7 @@ typedef struct sipr__txn_mem {
   size_t left;
   void *chunks;  /* list of mapped chunks */
   size_t mapped; /* bytes mapped */
+  size_t nchunks, empty; /* chunks mapped; of them, with no block in use */
 } sipr__txn_mem_t;
 void *sipr__txn_mem_get(sipr__txn_mem_t *m, size_t size);
 void sipr__txn_mem_put(sipr__txn_mem_t *m, void *p);

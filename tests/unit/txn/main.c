@@ -9,5 +9,6 @@ int main(void) {
   failed += test_ist();
   failed += test_nist();
   failed += test_match();
+  failed += test_mem();
   return failed ? 1 : 0;
 }

@@ -112,5 +112,6 @@ int test_nict(void);
 int test_ist(void);
 int test_nist(void);
 int test_match(void);
+int test_mem(void);
 
 #endif
